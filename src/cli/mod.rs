@@ -1,0 +1,91 @@
+//! Flags, dispatch and the error edge: every failure becomes one `vanguard: error: ...` line on
+//! stderr with its cause chain, and an exit code.
+
+mod info;
+mod rules;
+mod start;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vanguard",
+    version,
+    about = "Security proxy and flight recorder for the Model Context Protocol",
+    long_about = "Vanguard sits between an AI agent and its MCP servers. Every JSON-RPC message, \
+                  in both directions, is inspected by signature rules before it is forwarded; a \
+                  blocked request gets a JSON-RPC error and the server never sees it.",
+    after_help = "Example (in an MCP client config, in place of the server command):\n  \
+                  vanguard start --server \"npx -y @modelcontextprotocol/server-filesystem .\""
+)]
+struct Cli {
+    /// Log filter for stderr: error, warn, info, debug, trace, or a tracing directive.
+    #[arg(long, global = true, env = "VANGUARD_LOG", default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Start(start::StartArgs),
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+    Info(info::InfoArgs),
+    /// Print the version.
+    Version,
+}
+
+/// Where rules come from; shared by every subcommand that loads them.
+#[derive(Args, Debug, Clone)]
+struct RuleSource {
+    /// Load rule packs (*.yaml) from this directory (or one pack file) instead of the packs
+    /// built into the binary.
+    #[arg(long, value_name = "DIR", env = "VANGUARD_RULES")]
+    rules: Option<PathBuf>,
+}
+
+impl RuleSource {
+    fn load(&self) -> anyhow::Result<Vec<vanguard::inspect::rules::LoadedRule>> {
+        use anyhow::Context;
+        match &self.rules {
+            Some(dir) => vanguard::inspect::rules::load_dir(dir)
+                .with_context(|| format!("loading rule packs from {}", dir.display())),
+            None => vanguard::inspect::rules::embedded().context("loading the built-in rule packs"),
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level);
+    let result = match cli.command {
+        Command::Start(args) => start::run(args),
+        Command::Rules(cmd) => rules::run(cmd),
+        Command::Info(args) => info::run(args),
+        Command::Version => {
+            println!("vanguard {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("vanguard: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // stdout belongs to the JSON-RPC stream in stdio mode: logs only ever go to stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,79 @@
+//! `vanguard start`: wrap a stdio MCP server.
+
+use anyhow::Context;
+use clap::Args;
+use std::process::ExitCode;
+use std::sync::Arc;
+use vanguard::inspect::{Inspector, InspectorConfig};
+use vanguard::proxy::pump::Session;
+use vanguard::proxy::stdio::{self, ServerCommand, Shutdown};
+
+/// Wrap a stdio MCP server: inspect every message both ways, forward what passes.
+///
+/// The agent talks to Vanguard on stdin/stdout exactly as it would to the server; Vanguard
+/// starts the server as its child. Logs go to stderr. Vanguard exits with the server's exit
+/// code, and forwards SIGINT/SIGTERM/SIGHUP to it.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    vanguard start --server \"npx -y @modelcontextprotocol/server-filesystem /home/me/project\"\n  \
+    vanguard start --rules ./my-rules -- python my_server.py --verbose")]
+pub struct StartArgs {
+    /// The server command line, split like a shell would (quotes work; nothing is expanded).
+    #[arg(long, short = 's', value_name = "CMD", conflicts_with = "command")]
+    server: Option<String>,
+
+    /// The server command as separate words, after `--`.
+    #[arg(last = true, value_name = "CMD ARGS")]
+    command: Vec<String>,
+
+    #[command(flatten)]
+    rules: super::RuleSource,
+
+    /// Largest message accepted in either direction, in bytes; a longer line is refused with a
+    /// JSON-RPC error and the session carries on.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
+    max_message_bytes: u64,
+
+    /// Deepest JSON nesting accepted before a message is blocked (L0).
+    #[arg(long, value_name = "LEVELS", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(4..=10_000))]
+    max_depth: u64,
+
+    /// Seconds the server may take to exit after the agent disconnects before it gets SIGTERM
+    /// (and as long again before SIGKILL).
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    shutdown_grace: u64,
+}
+
+pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
+    let server = match (&args.server, args.command.is_empty()) {
+        (Some(line), _) => ServerCommand::parse(line)?,
+        (None, false) => ServerCommand::from_words(args.command.clone())?,
+        (None, true) => anyhow::bail!(
+            "no server to wrap: give --server \"CMD\" or -- CMD ARGS (see vanguard start --help)"
+        ),
+    };
+    let rules = args.rules.load()?;
+    let config = InspectorConfig {
+        max_depth: usize::try_from(args.max_depth).context("--max-depth")?,
+    };
+    let rule_count = rules.len();
+    let inspector = Inspector::new(rules, config)?;
+    tracing::info!(rules = rule_count, "rules loaded");
+    let max = usize::try_from(args.max_message_bytes).context("--max-message-bytes")?;
+    let session = Arc::new(Session::new(Arc::new(inspector), max));
+    let grace = std::time::Duration::from_secs(args.shutdown_grace);
+    let shutdown = Shutdown {
+        after_eof: grace,
+        after_term: grace,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let code = runtime.block_on(stdio::run(&server, session, shutdown))?;
+    // Our stdin reader sits in a blocking read that only the agent can end; do not wait for it.
+    runtime.shutdown_background();
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}

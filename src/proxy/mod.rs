@@ -1,0 +1,12 @@
+//! Transports between an agent and its MCP server, and the message pump they share.
+//!
+//! - [`framing`]: newline-delimited lines of any size up to a limit.
+//! - [`jsonrpc`]: the one place where decisions become JSON-RPC error replies.
+//! - [`pump`]: inspect each line of one direction and route it (forward, answer, or withhold).
+//! - [`stdio`]: the stdio transport: a child process, signals and exit codes.
+
+pub mod framing;
+pub mod jsonrpc;
+pub mod pump;
+pub mod stdio;
+mod writer;
