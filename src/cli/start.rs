@@ -5,7 +5,7 @@ use clap::Args;
 use std::process::ExitCode;
 use std::sync::Arc;
 use vanguard::inspect::{Inspector, InspectorConfig};
-use vanguard::proxy::pump::Session;
+use vanguard::proxy::pump::{Session, Unrecorded};
 use vanguard::proxy::stdio::{self, ServerCommand, Shutdown};
 
 /// Wrap a stdio MCP server: inspect every message both ways, forward what passes.
@@ -72,7 +72,12 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let code = runtime.block_on(stdio::run(&server, session, shutdown))?;
+    let code = runtime.block_on(stdio::run(
+        &server,
+        session,
+        None::<Arc<Unrecorded>>,
+        shutdown,
+    ))?;
     // Our stdin reader sits in a blocking read that only the agent can end; do not wait for it.
     runtime.shutdown_background();
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))

@@ -101,7 +101,7 @@ pub fn example_message(example: &Example, direction: RuleDirection, tool: &str) 
         Example::Message { message } => (Direction::AgentToServer, message.clone()),
     };
     let tool = tool.to_owned();
-    Message::classify(direction, body).unwrap_or_else(|_| Message {
+    Message::classify(direction, body).unwrap_or(Message {
         // A malformed example message still gets inspected as a request, so its author sees
         // the rule fail instead of the example vanishing.
         direction,

@@ -181,6 +181,11 @@ pub fn embedded() -> Result<Vec<LoadedRule>, RuleError> {
         let path = Path::new("embedded:rules").join(name);
         all.extend(parse_pack(&path, text)?);
     }
+    if all.is_empty() {
+        return Err(RuleError::Empty {
+            path: "embedded:rules".into(),
+        });
+    }
     check_unique(&all)?;
     Ok(all)
 }

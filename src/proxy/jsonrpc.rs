@@ -10,6 +10,8 @@ pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
 /// Vanguard refused the message; `data` names the rule.
 pub const BLOCKED: i64 = -32001;
+/// The ledger could not record the message, so it was not forwarded (fail closed).
+pub const LEDGER_UNAVAILABLE: i64 = -32002;
 
 /// One error reply line (without the trailing newline).
 pub fn error_line(id: &Value, code: i64, message: &str, data: Option<Value>) -> Vec<u8> {
@@ -23,9 +25,10 @@ pub fn error_line(id: &Value, code: i64, message: &str, data: Option<Value>) -> 
 }
 
 /// The reply to a blocked message: code `-32001`, the decisive rule's message, and `data`
-/// naming the rule, its layer and severity plus every rule that matched. Policy internals
-/// (patterns, views) are never included.
-pub fn block_line(id: &Value, verdict: &Verdict) -> Vec<u8> {
+/// naming the rule, its layer and severity, every rule that matched, and the ledger entry that
+/// records the decision (for fetching a receipt). Policy internals (patterns, views) are never
+/// included.
+pub fn block_line(id: &Value, verdict: &Verdict, ledger_index: Option<u64>) -> Vec<u8> {
     let Some(decisive) = verdict.decisive() else {
         return error_line(id, BLOCKED, "Vanguard blocked: no reason recorded", None);
     };
@@ -34,18 +37,18 @@ pub fn block_line(id: &Value, verdict: &Verdict) -> Vec<u8> {
         "layer": decisive.layer,
         "severity": decisive.severity,
         "rules": verdict.rule_ids().collect::<Vec<_>>(),
+        "ledger_index": ledger_index,
     });
     let message = format!("Vanguard blocked: {}", decisive.message);
     error_line(id, BLOCKED, &message, Some(data))
 }
 
-/// The reply to a line longer than the configured limit. Its id cannot be known without
-/// reading the whole line, so it is `null`.
-pub fn oversize_line(len: u64, limit: usize) -> Vec<u8> {
-    let message = format!(
+/// The error message for a line longer than the configured limit. Its id cannot be known
+/// without reading the whole line, so the reply's id is `null`.
+pub fn oversize_message(len: u64, limit: usize) -> String {
+    format!(
         "invalid request: message of {len} bytes exceeds the limit of {limit} bytes (--max-message-bytes)"
-    );
-    error_line(&Value::Null, INVALID_REQUEST, &message, None)
+    )
 }
 
 #[cfg(test)]
@@ -73,7 +76,7 @@ mod tests {
                 },
             ],
         };
-        let line = block_line(&json!(7), &verdict);
+        let line = block_line(&json!(7), &verdict, Some(12));
         let reply: Value = serde_json::from_slice(&line).expect("json");
         assert_eq!(reply["id"], 7);
         assert_eq!(reply["error"]["code"], BLOCKED);
@@ -85,5 +88,6 @@ mod tests {
         assert_eq!(reply["error"]["data"]["layer"], "L1");
         assert_eq!(reply["error"]["data"]["severity"], "high");
         assert_eq!(reply["error"]["data"]["rules"], json!(["W-1", "FS-003"]));
+        assert_eq!(reply["error"]["data"]["ledger_index"], 12);
     }
 }

@@ -10,7 +10,7 @@
 //! - if we die without cleaning up, the kernel sends the child SIGTERM (`PR_SET_PDEATHSIG`).
 
 use crate::inspect::Direction;
-use crate::proxy::pump::{pump, Session};
+use crate::proxy::pump::{pump, Recording, Session};
 use crate::proxy::writer;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -88,9 +88,10 @@ impl Default for Shutdown {
 }
 
 /// Runs the proxy until the server exits; returns the exit code to leave with.
-pub async fn run(
+pub async fn run<L: Recording>(
     server: &ServerCommand,
     session: Arc<Session>,
+    recorder: Option<Arc<L>>,
     shutdown: Shutdown,
 ) -> Result<i32, StdioError> {
     let mut child = spawn(server)?;
@@ -107,6 +108,7 @@ pub async fn run(
 
     let upstream = tokio::spawn(pump(
         session.clone(),
+        recorder.clone(),
         Direction::AgentToServer,
         BufReader::with_capacity(64 * 1024, tokio::io::stdin()),
         to_server.clone(),
@@ -114,6 +116,7 @@ pub async fn run(
     ));
     let downstream = tokio::spawn(pump(
         session,
+        recorder,
         Direction::ServerToAgent,
         BufReader::with_capacity(64 * 1024, child_out),
         to_agent.clone(),

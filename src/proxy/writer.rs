@@ -10,6 +10,8 @@ const QUEUE: usize = 1024;
 enum Command {
     Line(Vec<u8>),
     Flush(oneshot::Sender<()>),
+    /// Flush and close the output; later lines are discarded.
+    Close,
 }
 
 /// A handle to a line writer task.
@@ -22,6 +24,12 @@ impl LineSender {
     /// Queues one line (the newline is added). Returns false once the output is gone.
     pub async fn send(&self, line: Vec<u8>) -> bool {
         self.tx.send(Command::Line(line)).await.is_ok()
+    }
+
+    /// Closes the output after everything queued so far, so the peer sees end of input even
+    /// while other producers still hold senders.
+    pub async fn close(&self) {
+        let _ = self.tx.send(Command::Close).await;
     }
 
     /// Waits until everything queued before this call has been written and flushed.
@@ -41,42 +49,54 @@ where
 {
     let (tx, mut rx) = mpsc::channel::<Command>(QUEUE);
     let task = tokio::spawn(async move {
-        let mut out = BufWriter::with_capacity(64 * 1024, out);
-        let mut broken = false;
+        // `None` once the output is closed or broken. Dropping it is what closes the pipe:
+        // a child's stdin sees end of input only when its file descriptor is closed.
+        let mut out = Some(BufWriter::with_capacity(64 * 1024, out));
         while let Some(cmd) = rx.recv().await {
             let mut next = Some(cmd);
             // Write everything already queued, then flush once.
             while let Some(cmd) = next.take() {
                 match cmd {
-                    Command::Line(line) if !broken => {
-                        let result = async {
-                            out.write_all(&line).await?;
-                            out.write_all(b"\n").await
-                        }
-                        .await;
-                        if let Err(e) = result {
-                            tracing::debug!(output = name, error = %e, "output closed");
-                            broken = true;
+                    Command::Line(line) => {
+                        if let Some(w) = out.as_mut() {
+                            let result = async {
+                                w.write_all(&line).await?;
+                                w.write_all(b"\n").await
+                            }
+                            .await;
+                            if let Err(e) = result {
+                                tracing::debug!(output = name, error = %e, "output closed");
+                                out = None;
+                            }
                         }
                     }
-                    Command::Line(_) => {}
                     Command::Flush(done) => {
-                        if !broken && out.flush().await.is_err() {
-                            broken = true;
+                        if let Some(w) = out.as_mut() {
+                            if w.flush().await.is_err() {
+                                out = None;
+                            }
                         }
                         let _ = done.send(());
+                    }
+                    Command::Close => {
+                        if let Some(mut w) = out.take() {
+                            let _ = w.flush().await;
+                            let _ = w.shutdown().await;
+                        }
                     }
                 }
                 next = rx.try_recv().ok();
             }
-            if !broken {
-                if let Err(e) = out.flush().await {
+            if let Some(w) = out.as_mut() {
+                if let Err(e) = w.flush().await {
                     tracing::debug!(output = name, error = %e, "output closed");
-                    broken = true;
+                    out = None;
                 }
             }
         }
-        let _ = out.shutdown().await;
+        if let Some(mut w) = out {
+            let _ = w.shutdown().await;
+        }
     });
     (LineSender { tx }, task)
 }

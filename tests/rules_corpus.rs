@@ -1,0 +1,122 @@
+//! The built-in rule packs against their own examples and against two corpora of realistic
+//! traffic: benign developer work must never be blocked, and every known attack must be.
+
+use serde_json::Value;
+use vanguard::inspect::{examples, rules, Action, Direction, Inspector, InspectorConfig};
+
+fn inspector() -> Inspector {
+    let rules = rules::embedded().expect("built-in packs load");
+    Inspector::new(rules, InspectorConfig::default()).expect("built-in packs compile")
+}
+
+/// Each line: `{"name": ..., "message": {...}, "expect_rule"?: "ID"}`.
+fn corpus(name: &str) -> Vec<(String, Value, Option<String>)> {
+    let path = format!("{}/tests/corpus/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, line)| {
+            let v: Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{path}:{}: {e}", i + 1));
+            let label = v["name"].as_str().unwrap_or("?").to_owned();
+            let expect = v["expect_rule"].as_str().map(str::to_owned);
+            (label, v["message"].clone(), expect)
+        })
+        .collect()
+}
+
+#[test]
+fn at_least_a_hundred_rules_across_all_five_categories() {
+    let rules = rules::embedded().expect("built-in packs load");
+    assert!(rules.len() >= 100, "only {} rules", rules.len());
+    for category in ["filesystem", "command", "network", "jailbreak", "privilege"] {
+        let n = rules
+            .iter()
+            .filter(|r| r.rule.category.as_deref() == Some(category))
+            .count();
+        assert!(n >= 8, "category {category} has only {n} rules");
+    }
+}
+
+#[test]
+fn every_rule_example_behaves_as_its_rule_says() {
+    let report = examples::run(&inspector());
+    let failures: Vec<String> = report
+        .failures
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} example {}: matched {:?}",
+                f.rule, f.expected, f.example, f.matched
+            )
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failing examples:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        report.rules_without_block_examples.is_empty(),
+        "rules without block examples: {:?}",
+        report.rules_without_block_examples
+    );
+    assert!(report.checked >= 300, "only {} examples", report.checked);
+}
+
+#[test]
+fn benign_corpus_has_no_false_blocks() {
+    let inspector = inspector();
+    let corpus = corpus("benign.jsonl");
+    assert!(
+        corpus.len() >= 100,
+        "benign corpus has only {} messages",
+        corpus.len()
+    );
+    let mut blocked = Vec::new();
+    for (name, message, _) in &corpus {
+        let line = serde_json::to_vec(message).expect("serialise");
+        let inspection = inspector.inspect_line(Direction::AgentToServer, &line);
+        assert!(
+            inspection.message.is_ok(),
+            "{name}: corpus message does not parse"
+        );
+        if inspection.verdict.action() == Action::Block {
+            let rules: Vec<&str> = inspection.verdict.rule_ids().collect();
+            blocked.push(format!("{name}: {rules:?}"));
+        }
+    }
+    assert!(blocked.is_empty(), "false blocks:\n{}", blocked.join("\n"));
+}
+
+#[test]
+fn attack_corpus_is_blocked_by_the_expected_rule() {
+    let inspector = inspector();
+    let corpus = corpus("attacks.jsonl");
+    assert!(
+        corpus.len() >= 50,
+        "attack corpus has only {} messages",
+        corpus.len()
+    );
+    let mut missed = Vec::new();
+    for (name, message, expect) in &corpus {
+        let line = serde_json::to_vec(message).expect("serialise");
+        let direction = if message.get("method").is_some() {
+            Direction::AgentToServer
+        } else {
+            Direction::ServerToAgent
+        };
+        let verdict = inspector.inspect_line(direction, &line).verdict;
+        let rules: Vec<&str> = verdict.rule_ids().collect();
+        let expected_hit = expect.as_deref().is_none_or(|id| rules.contains(&id));
+        if !verdict.is_block() || !expected_hit {
+            missed.push(format!(
+                "{name}: expected {expect:?}, got {:?} {rules:?}",
+                verdict.action()
+            ));
+        }
+    }
+    assert!(missed.is_empty(), "missed attacks:\n{}", missed.join("\n"));
+}
