@@ -9,4 +9,5 @@
 //! for inspection only; the bytes a tool receives are the bytes the agent sent.
 
 pub mod inspect;
+pub mod ledger;
 pub mod proxy;

@@ -58,6 +58,44 @@ impl RuleSource {
     }
 }
 
+/// Which ledger to use; shared by `start` and the `ledger` commands.
+#[derive(Args, Debug, Clone)]
+struct LedgerArgs {
+    /// The ledger file. Default: one per wrapped server under the user's data directory,
+    /// e.g. ~/.local/share/vanguard/ledgers/server-filesystem.redb.
+    #[arg(long, value_name = "PATH", env = "VANGUARD_LEDGER")]
+    ledger: Option<PathBuf>,
+    /// The ledger's signing key file (created with mode 0600 on first use). Default: the ledger
+    /// path with `.key` appended.
+    #[arg(long, value_name = "PATH", env = "VANGUARD_KEY")]
+    key: Option<PathBuf>,
+    /// fsync every group commit before forwarding (fsync), or not (none: development only, a
+    /// crash can lose the last entries; the ledger records the mode).
+    #[arg(long, value_enum, default_value_t = vanguard::ledger::Durability::Fsync)]
+    durability: vanguard::ledger::Durability,
+}
+
+impl LedgerArgs {
+    fn path_for(&self, server: &vanguard::proxy::stdio::ServerCommand) -> anyhow::Result<PathBuf> {
+        match &self.ledger {
+            Some(p) => Ok(p.clone()),
+            None => Ok(default_ledger_dir()?.join(format!("{}.redb", server.short_name()))),
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/vanguard/ledgers`, else `~/.local/share/vanguard/ledgers`.
+fn default_ledger_dir() -> anyhow::Result<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .ok_or_else(|| {
+            anyhow::anyhow!("no HOME or XDG_DATA_HOME to put the ledger in; give --ledger PATH")
+        })?;
+    Ok(base.join("vanguard").join("ledgers"))
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_level);

@@ -5,7 +5,8 @@ use clap::Args;
 use std::process::ExitCode;
 use std::sync::Arc;
 use vanguard::inspect::{Inspector, InspectorConfig};
-use vanguard::proxy::pump::{Session, Unrecorded};
+use vanguard::ledger::{Identity, Ledger, LedgerOptions, PayloadPolicy, SessionRecorder};
+use vanguard::proxy::pump::Session;
 use vanguard::proxy::stdio::{self, ServerCommand, Shutdown};
 
 /// Wrap a stdio MCP server: inspect every message both ways, forward what passes.
@@ -44,6 +45,14 @@ pub struct StartArgs {
     /// (and as long again before SIGKILL).
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     shutdown_grace: u64,
+
+    #[command(flatten)]
+    ledger: super::LedgerArgs,
+
+    /// Which raw messages to keep beside their entries (entries always hold each message's
+    /// length and BLAKE3 digest).
+    #[arg(long, value_enum, default_value_t = PayloadPolicy::All)]
+    record_payloads: PayloadPolicy,
 }
 
 pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
@@ -59,6 +68,7 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         max_depth: usize::try_from(args.max_depth).context("--max-depth")?,
     };
     let rule_count = rules.len();
+    let rules_digest = vanguard::inspect::rules::digest(&rules);
     let inspector = Inspector::new(rules, config)?;
     tracing::info!(rules = rule_count, "rules loaded");
     let max = usize::try_from(args.max_message_bytes).context("--max-message-bytes")?;
@@ -68,17 +78,44 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         after_eof: grace,
         after_term: grace,
     };
+    let ledger_path = args.ledger.path_for(&server)?;
+    let ledger = Ledger::open(&LedgerOptions {
+        path: ledger_path.clone(),
+        key_path: args.ledger.key.clone(),
+        durability: args.ledger.durability,
+    })
+    .with_context(|| format!("opening ledger {}", ledger_path.display()))?;
+    let identity = Identity::new(server.to_string());
+    let start = serde_json::json!({
+        "type": "start",
+        "version": env!("CARGO_PKG_VERSION"),
+        "durability": args.ledger.durability.as_str(),
+        "record_payloads": format!("{:?}", args.record_payloads).to_lowercase(),
+        "rules": { "count": rule_count, "digest": rules_digest },
+        "limits": { "max_message_bytes": args.max_message_bytes, "max_depth": args.max_depth },
+        "session": identity.session,
+    });
+    ledger
+        .append_event(&identity, start)
+        .context("recording the start event")?;
+    tracing::info!(ledger = %ledger_path.display(), origin = ledger.origin(), durability = args.ledger.durability.as_str(), "flight recorder on");
+    let recorder = Arc::new(SessionRecorder::new(
+        ledger.recorder(),
+        identity.clone(),
+        args.record_payloads,
+    ));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let code = runtime.block_on(stdio::run(
-        &server,
-        session,
-        None::<Arc<Unrecorded>>,
-        shutdown,
-    ))?;
+    let code = runtime.block_on(stdio::run(&server, session, Some(recorder), shutdown))?;
     // Our stdin reader sits in a blocking read that only the agent can end; do not wait for it.
     runtime.shutdown_background();
+    let stop =
+        serde_json::json!({ "type": "stop", "exit_code": code, "session": identity.session });
+    if let Err(e) = ledger.append_event(&identity, stop) {
+        tracing::error!(error = %e, "could not record the stop event");
+    }
+    ledger.close();
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

@@ -227,6 +227,29 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedRule>, RuleError> {
     Ok(all)
 }
 
+/// A digest of the effective policy: every field that changes a decision, of every rule, in
+/// order. Recorded at start-up so the ledger shows which rules judged each message.
+pub fn digest(rules: &[LoadedRule]) -> String {
+    let mut h = blake3::Hasher::new();
+    for r in rules {
+        let r = &r.rule;
+        let fields = serde_json::json!([
+            r.id,
+            r.pattern,
+            r.action,
+            r.severity,
+            format!("{:?}", r.direction),
+            r.match_tools,
+            r.match_fields,
+            r.is_recursive(),
+            r.message
+        ]);
+        h.update(fields.to_string().as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().to_hex().to_string()
+}
+
 fn check_unique(rules: &[LoadedRule]) -> Result<(), RuleError> {
     let mut seen = std::collections::HashMap::new();
     for r in rules {

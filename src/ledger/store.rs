@@ -186,6 +186,21 @@ impl Snapshot {
         }
     }
 
+    /// Every signed checkpoint, by tree size, streamed to `f`; stops early if `f` returns false.
+    pub fn for_each_checkpoint(
+        &self,
+        mut f: impl FnMut(u64, &str) -> Result<bool, LedgerError>,
+    ) -> Result<(), LedgerError> {
+        let t = self.txn.open_table(CHECKPOINTS).map_err(storage)?;
+        for item in t.range(0..).map_err(storage)? {
+            let (k, v) = item.map_err(storage)?;
+            if !f(k.value(), v.value())? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
         let t = self.txn.open_table(META).map_err(storage)?;
         Ok(t.get(key).map_err(storage)?.map(|v| v.value().to_vec()))
@@ -239,4 +254,15 @@ impl<T: ReadableTable<u64, [u8; 32]>> HashReader for TableHashes<'_, T> {
             })
             .collect()
     }
+}
+
+/// Sets one meta value in its own (durable) transaction.
+pub(crate) fn set_meta(db: &Database, key: &str, value: &[u8]) -> Result<(), LedgerError> {
+    let txn = db.begin_write().map_err(storage)?;
+    {
+        let mut meta = txn.open_table(META).map_err(storage)?;
+        meta.insert(key, value).map_err(storage)?;
+    }
+    txn.commit().map_err(storage)?;
+    Ok(())
 }

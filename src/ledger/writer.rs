@@ -10,12 +10,16 @@
 //! FIFO keeps its own message order.
 
 use crate::ledger::keys::LedgerKey;
-use crate::ledger::store::{self, storage, LedgerError, TableHashes, CHECKPOINTS, ENTRIES, HASHES, META, PAYLOADS};
-use redb::{Database, Durability as RedbDurability, ReadableTable, ReadableTableMetadata};
+use crate::ledger::store::{
+    self, storage, LedgerError, TableHashes, CHECKPOINTS, ENTRIES, HASHES, META, PAYLOADS,
+};
+use redb::{Database, Durability as RedbDurability, ReadableTableMetadata};
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::{mpsc, oneshot};
-use vanguard_verifier::{leaf_hash, stored_hash_count, stored_hashes_for_leaf_hash, tree_hash, Entry, Hash};
+use vanguard_verifier::{
+    leaf_hash, stored_hash_count, stored_hashes_for_leaf_hash, tree_hash, Entry, Hash,
+};
 
 /// Most records in one transaction: bounds commit latency and memory under a burst.
 const MAX_BATCH: usize = 1024;
@@ -176,11 +180,11 @@ impl Writer {
                 }
             }
             match self.commit(&mut batch) {
-                Ok(first_seq) => {
+                Ok(outcomes) => {
                     let size = self.tip.size;
-                    for (i, job) in batch.drain(..).enumerate() {
-                        let seq = first_seq + i as u64;
-                        let _ = job.done.send(Ok(Committed { seq, size }));
+                    for (job, outcome) in batch.drain(..).zip(outcomes) {
+                        let result = outcome.map(|seq| Committed { seq, size }).map_err(Arc::new);
+                        let _ = job.done.send(result);
                     }
                 }
                 Err(e) => {
@@ -194,9 +198,11 @@ impl Writer {
         }
     }
 
-    /// Writes one batch in one transaction. On success the tip advances and the first seq is
-    /// returned; on failure nothing changes (the transaction is dropped, i.e. aborted).
-    fn commit(&mut self, batch: &mut [Job]) -> Result<u64, LedgerError> {
+    /// Writes one batch in one transaction. On success the tip advances and each job gets its
+    /// seq, or the reason its entry was refused (an entry that cannot be encoded canonically
+    /// fails alone, not its batch). On failure nothing changes: the transaction is dropped, which
+    /// aborts it.
+    fn commit(&mut self, batch: &mut [Job]) -> Result<Vec<Result<u64, LedgerError>>, LedgerError> {
         let mut txn = self.db.begin_write().map_err(storage)?;
         let durability = match self.durability {
             Durability::Fsync => RedbDurability::Immediate,
@@ -204,7 +210,7 @@ impl Writer {
         };
         txn.set_durability(durability).map_err(storage)?;
         txn.set_two_phase_commit(self.durability == Durability::Fsync);
-        let first = self.tip.size;
+        let mut outcomes = Vec::with_capacity(batch.len());
         let mut size = self.tip.size;
         let mut prev = self.tip.prev;
         let mut last_time = self.tip.last_time;
@@ -220,9 +226,14 @@ impl Writer {
                 entry.seq = size;
                 entry.time = humantime::format_rfc3339_nanos(now).to_string();
                 entry.prev = prev;
-                let bytes = entry
-                    .canonical_bytes()
-                    .map_err(|e| LedgerError::Inconsistent(format!("entry {size} cannot be encoded: {e}")))?;
+                let bytes = match entry.canonical_bytes() {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        let reason = format!("entry cannot be encoded: {e}");
+                        outcomes.push(Err(LedgerError::Inconsistent(reason)));
+                        continue;
+                    }
+                };
                 let leaf = leaf_hash(&bytes);
                 let new = stored_hashes_for_leaf_hash(size, leaf, &TableHashes(&hashes))?;
                 let base = stored_hash_count(size);
@@ -233,8 +244,13 @@ impl Writer {
                 if let Some(payload) = &job.record.payload {
                     payloads.insert(size, payload.as_slice()).map_err(storage)?;
                 }
+                outcomes.push(Ok(size));
                 prev = leaf;
                 size += 1;
+            }
+            if size == self.tip.size {
+                // Nothing valid to write: dropping the transaction aborts it.
+                return Ok(outcomes);
             }
             let root = tree_hash(size, &TableHashes(&hashes))?;
             let note = self.key.sign_checkpoint(size, &root)?;
@@ -251,6 +267,6 @@ impl Writer {
             prev,
             last_time,
         };
-        Ok(first)
+        Ok(outcomes)
     }
 }

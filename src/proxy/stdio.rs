@@ -46,7 +46,54 @@ pub enum StdioError {
     Wait(#[source] std::io::Error),
 }
 
+impl std::fmt::Display for ServerCommand {
+    /// The command as one shell-quoted line (how the ledger names the upstream server).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let words = std::iter::once(&self.program)
+            .chain(&self.args)
+            .map(String::as_str);
+        match shlex::try_join(words) {
+            Ok(line) => f.write_str(&line),
+            Err(_) => write!(f, "{} {:?}", self.program, self.args),
+        }
+    }
+}
+
 impl ServerCommand {
+    /// A short name for the server, for the default ledger file: the first word that is not a
+    /// launcher (`npx`, `node`, `python`, `uvx`...) or an option, without its path or npm scope.
+    pub fn short_name(&self) -> String {
+        const LAUNCHERS: &[&str] = &[
+            "npx", "node", "bunx", "bun", "deno", "uvx", "uv", "python", "python3", "pipx",
+            "docker", "sh", "bash", "env", "run", "exec",
+        ];
+        let words = std::iter::once(&self.program).chain(&self.args);
+        let name = words
+            .map(|w| w.rsplit('/').next().unwrap_or(w))
+            .find(|w| !w.starts_with('-') && !w.is_empty() && !LAUNCHERS.contains(w))
+            .unwrap_or("server");
+        let name = name
+            .split('@')
+            .next()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(name);
+        let clean: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if clean.trim_matches('.').is_empty() {
+            "server".into()
+        } else {
+            clean
+        }
+    }
+
     /// Splits a command line as a POSIX shell would (quotes and backslashes), without running
     /// a shell: what users paste from an MCP client config works, and nothing is expanded.
     pub fn parse(command: &str) -> Result<Self, StdioError> {

@@ -86,9 +86,7 @@ impl Hash {
     /// Decodes standard padded base64. Checks, in order: canonical base64 (padding present,
     /// no stray bits, no whitespace), then a decoded length of exactly 32 bytes.
     pub fn from_base64(text: &str) -> Result<Hash, HashParseError> {
-        let bytes = STANDARD
-            .decode(text)
-            .map_err(|_| HashParseError::Base64)?;
+        let bytes = STANDARD.decode(text).map_err(|_| HashParseError::Base64)?;
         Hash::from_slice(&bytes)
     }
 }
@@ -228,10 +226,17 @@ mod tests {
         let x = leaf_hash(b"abc");
         assert_eq!(x.to_string().parse::<Hash>(), Ok(x));
         let upper = x.to_string().to_uppercase();
-        assert!(matches!(upper.parse::<Hash>(), Err(HashParseError::Hex { .. })));
+        assert!(matches!(
+            upper.parse::<Hash>(),
+            Err(HashParseError::Hex { .. })
+        ));
         assert!(matches!(
             "00".parse::<Hash>(),
-            Err(HashParseError::Length { got: 2, want: 64, .. })
+            Err(HashParseError::Length {
+                got: 2,
+                want: 64,
+                ..
+            })
         ));
         let mut bad = x.to_string();
         bad.replace_range(63..64, "g");
@@ -249,14 +254,20 @@ mod tests {
         ));
         // Missing padding is refused.
         let s = x.to_base64();
-        assert_eq!(Hash::from_base64(s.trim_end_matches('=')), Err(HashParseError::Base64));
+        assert_eq!(
+            Hash::from_base64(s.trim_end_matches('=')),
+            Err(HashParseError::Base64)
+        );
         // 32 bytes fill 43 base64 digits with 2 spare bits that must be zero: "A…A=" is the
         // zero hash, "A…B=" sets a spare bit and is not canonical.
         let zero = format!("{}=", "A".repeat(43));
         assert_eq!(Hash::from_base64(&zero), Ok(Hash::ZERO));
         let stray = format!("{}B=", "A".repeat(42));
         assert_eq!(Hash::from_base64(&stray), Err(HashParseError::Base64));
-        assert_eq!(Hash::from_base64(&format!(" {zero}")), Err(HashParseError::Base64));
+        assert_eq!(
+            Hash::from_base64(&format!(" {zero}")),
+            Err(HashParseError::Base64)
+        );
     }
 
     #[test]

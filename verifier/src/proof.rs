@@ -130,9 +130,9 @@ pub trait HashReader {
     /// Error of the underlying store.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Returns the hashes at `indexes`, in the same order, exactly one per index. The
-    /// functions here ask for all the hashes one operation needs in one call, in increasing
-    /// index order.
+    /// Returns the hashes at `indexes`, in the same order, exactly one per index (a wrong
+    /// count is [`ProofError::ReaderCount`]). The functions here ask for all the hashes one
+    /// operation needs in one call; the indexes are not necessarily sorted.
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, Self::Error>;
 }
 
@@ -172,19 +172,28 @@ impl HashReader for Vec<Hash> {
     }
 }
 
-fn read<R: HashReader + ?Sized>(r: &R, indexes: &[u64]) -> Result<Vec<Hash>, ProofError> {
+pub(crate) fn read<R: HashReader + ?Sized>(
+    r: &R,
+    indexes: &[u64],
+) -> Result<Vec<Hash>, ProofError> {
     let hashes = r
         .read_hashes(indexes)
         .map_err(|e| ProofError::Reader(Box::new(e)))?;
     if hashes.len() != indexes.len() {
-        return Err(ProofError::ReaderCount { asked: indexes.len(), got: hashes.len() });
+        return Err(ProofError::ReaderCount {
+            asked: indexes.len(),
+            got: hashes.len(),
+        });
     }
     Ok(hashes)
 }
 
 fn check_size(size: u64) -> Result<(), ProofError> {
     if size > MAX_TREE_SIZE {
-        return Err(ProofError::TreeTooLarge { size, max: MAX_TREE_SIZE });
+        return Err(ProofError::TreeTooLarge {
+            size,
+            max: MAX_TREE_SIZE,
+        });
     }
     Ok(())
 }
@@ -405,7 +414,11 @@ fn leaf_proof(lo: u64, hi: u64, n: u64, hashes: &mut &[Hash], proof: &mut Vec<Ha
 /// `PATH(n, D[0:t])`): sibling hashes from the leaf up, [`inclusion_proof_len`] of them.
 ///
 /// Checks, in order: `n < t`, `t <= MAX_TREE_SIZE`; then one read of O(log t) hashes.
-pub fn prove_record<R: HashReader + ?Sized>(t: u64, n: u64, r: &R) -> Result<Vec<Hash>, ProofError> {
+pub fn prove_record<R: HashReader + ?Sized>(
+    t: u64,
+    n: u64,
+    r: &R,
+) -> Result<Vec<Hash>, ProofError> {
     if n >= t {
         return Err(ProofError::IndexOutOfRange { index: n, size: t });
     }
@@ -415,7 +428,10 @@ pub fn prove_record<R: HashReader + ?Sized>(t: u64, n: u64, r: &R) -> Result<Vec
     let hashes = read(r, &indexes)?;
     let mut rest = hashes.as_slice();
     let mut proof = Vec::new();
-    let short = ProofError::ReaderCount { asked: indexes.len(), got: hashes.len() };
+    let short = ProofError::ReaderCount {
+        asked: indexes.len(),
+        got: hashes.len(),
+    };
     leaf_proof(0, t, n, &mut rest, &mut proof).ok_or(short)?;
     Ok(proof)
 }
@@ -443,11 +459,17 @@ fn run_record_proof(p: &[Hash], lo: u64, hi: u64, n: u64, leaf: Hash) -> Hash {
 pub fn check_record(proof: &[Hash], t: u64, th: &Hash, n: u64, h: &Hash) -> Result<(), ProofError> {
     let want = inclusion_proof_len(n, t)?;
     if proof.len() != want {
-        return Err(ProofError::ProofLength { got: proof.len(), want });
+        return Err(ProofError::ProofLength {
+            got: proof.len(),
+            want,
+        });
     }
     let computed = run_record_proof(proof, 0, t, n, *h);
     if computed != *th {
-        return Err(ProofError::RootMismatch { expected: *th, computed });
+        return Err(ProofError::RootMismatch {
+            expected: *th,
+            computed,
+        });
     }
     Ok(())
 }
@@ -464,7 +486,10 @@ pub fn root_from_inclusion_proof(
 ) -> Result<Hash, ProofError> {
     let want = inclusion_proof_len(index, size)?;
     if proof.len() != want {
-        return Err(ProofError::ProofLength { got: proof.len(), want });
+        return Err(ProofError::ProofLength {
+            got: proof.len(),
+            want,
+        });
     }
     let (inner, _) = decompose_inclusion(index, size);
     let h = chain_inner(*leaf, &proof[..inner], index);
@@ -485,7 +510,10 @@ pub fn verify_inclusion(
 ) -> Result<(), ProofError> {
     let computed = root_from_inclusion_proof(index, size, leaf, proof)?;
     if computed != *root {
-        return Err(ProofError::RootMismatch { expected: *root, computed });
+        return Err(ProofError::RootMismatch {
+            expected: *root,
+            computed,
+        });
     }
     Ok(())
 }
@@ -591,7 +619,10 @@ pub fn prove_tree<R: HashReader + ?Sized>(t: u64, n: u64, r: &R) -> Result<Vec<H
     let hashes = read(r, &indexes)?;
     let mut rest = hashes.as_slice();
     let mut proof = Vec::new();
-    let short = ProofError::ReaderCount { asked: indexes.len(), got: hashes.len() };
+    let short = ProofError::ReaderCount {
+        asked: indexes.len(),
+        got: hashes.len(),
+    };
     tree_proof(0, t, n, &mut rest, &mut proof).ok_or(short)?;
     Ok(proof)
 }
@@ -626,14 +657,23 @@ fn run_tree_proof(p: &[Hash], lo: u64, hi: u64, n: u64, old: Hash) -> (Hash, Has
 pub fn check_tree(proof: &[Hash], t: u64, th: &Hash, n: u64, h: &Hash) -> Result<(), ProofError> {
     let want = consistency_proof_len(n, t)?;
     if proof.len() != want {
-        return Err(ProofError::ProofLength { got: proof.len(), want });
+        return Err(ProofError::ProofLength {
+            got: proof.len(),
+            want,
+        });
     }
     let (old, new) = run_tree_proof(proof, 0, t, n, *h);
     if old != *h {
-        return Err(ProofError::OldRootMismatch { expected: *h, computed: old });
+        return Err(ProofError::OldRootMismatch {
+            expected: *h,
+            computed: old,
+        });
     }
     if new != *th {
-        return Err(ProofError::RootMismatch { expected: *th, computed: new });
+        return Err(ProofError::RootMismatch {
+            expected: *th,
+            computed: new,
+        });
     }
     Ok(())
 }
@@ -655,11 +695,17 @@ pub fn verify_consistency(
 ) -> Result<(), ProofError> {
     let want = consistency_proof_len(old_size, new_size)?;
     if proof.len() != want {
-        return Err(ProofError::ProofLength { got: proof.len(), want });
+        return Err(ProofError::ProofLength {
+            got: proof.len(),
+            want,
+        });
     }
     if old_size == new_size {
         if old_root != new_root {
-            return Err(ProofError::RootMismatch { expected: *new_root, computed: *old_root });
+            return Err(ProofError::RootMismatch {
+                expected: *new_root,
+                computed: *old_root,
+            });
         }
         return Ok(());
     }
@@ -675,82 +721,26 @@ pub fn verify_consistency(
         (proof[0], &proof[1..])
     };
     let mask = (old_size - 1) >> shift;
-    let old = chain_border_right(chain_inner_right(seed, &rest[..inner], mask), &rest[inner..]);
+    let old = chain_border_right(
+        chain_inner_right(seed, &rest[..inner], mask),
+        &rest[inner..],
+    );
     if old != *old_root {
-        return Err(ProofError::OldRootMismatch { expected: *old_root, computed: old });
+        return Err(ProofError::OldRootMismatch {
+            expected: *old_root,
+            computed: old,
+        });
     }
     let new = chain_border_right(chain_inner(seed, &rest[..inner], mask), &rest[inner..]);
     if new != *new_root {
-        return Err(ProofError::RootMismatch { expected: *new_root, computed: new });
+        return Err(ProofError::RootMismatch {
+            expected: *new_root,
+            computed: new,
+        });
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_hash_index_matches_the_diagram() {
-        let want = [(0, 0, 0), (0, 1, 1), (1, 0, 2), (0, 2, 3), (0, 3, 4), (1, 1, 5), (2, 0, 6)];
-        for (level, n, index) in want {
-            assert_eq!(stored_hash_index(level, n), index, "({level}, {n})");
-            assert_eq!(split_stored_hash_index(index), (level, n), "{index}");
-        }
-        assert_eq!(stored_hash_index(0, 4), 7);
-        assert_eq!(stored_hash_index(1, 2), 9);
-    }
-
-    #[test]
-    fn split_inverts_index_for_every_stored_hash() {
-        let mut expected = 0;
-        for n in 0..1000u64 {
-            // Leaf n stores (0, n), then (1, n/2), ... for each trailing one of n.
-            for level in 0..=n.trailing_ones() {
-                assert_eq!(stored_hash_index(level, n >> level), expected);
-                assert_eq!(split_stored_hash_index(expected), (level, n >> level));
-                expected += 1;
-            }
-            assert_eq!(stored_hash_count(n + 1), expected);
-        }
-    }
-
-    #[test]
-    fn proof_lengths() {
-        assert_eq!(inclusion_proof_len(0, 1).ok(), Some(0));
-        assert_eq!(inclusion_proof_len(5, 8).ok(), Some(3));
-        assert_eq!(inclusion_proof_len(2, 3).ok(), Some(1));
-        assert!(matches!(
-            inclusion_proof_len(3, 3),
-            Err(ProofError::IndexOutOfRange { index: 3, size: 3 })
-        ));
-        assert_eq!(consistency_proof_len(2, 5).ok(), Some(2));
-        assert_eq!(consistency_proof_len(4, 4).ok(), Some(0));
-        assert!(matches!(consistency_proof_len(0, 4), Err(ProofError::SizeOrder { old: 0, new: 4 })));
-        assert!(matches!(consistency_proof_len(5, 4), Err(ProofError::SizeOrder { old: 5, new: 4 })));
-        // Huge sizes do not overflow the length arithmetic.
-        assert_eq!(inclusion_proof_len(0, u64::MAX).ok(), Some(64));
-        assert_eq!(inclusion_proof_len(u64::MAX - 1, u64::MAX).ok(), Some(63));
-    }
-
-    #[test]
-    fn slice_reader_reports_missing_hash() {
-        let store = vec![Hash::ZERO; 3];
-        let err = tree_hash(4, &store).expect_err("size 4 needs index 6");
-        assert!(matches!(err, ProofError::Reader(_)), "{err:?}");
-        assert_eq!(store.read_hashes(&[2, 3]), Err(HashNotStored { index: 3, stored: 3 }));
-    }
-
-    #[test]
-    fn tree_too_large_is_refused() {
-        let store: Vec<Hash> = Vec::new();
-        assert!(matches!(
-            tree_hash(MAX_TREE_SIZE + 1, &store),
-            Err(ProofError::TreeTooLarge { .. })
-        ));
-        assert!(matches!(
-            stored_hashes(MAX_TREE_SIZE, b"", &store),
-            Err(ProofError::TreeTooLarge { .. })
-        ));
-    }
-}
+#[path = "proof_tests.rs"]
+mod tests;
