@@ -2,6 +2,8 @@
 //! stderr with its cause chain, and an exit code.
 
 mod info;
+mod keys;
+mod ledger;
 mod rules;
 mod start;
 
@@ -34,6 +36,10 @@ enum Command {
     #[command(subcommand)]
     Rules(rules::RulesCommand),
     Info(info::InfoArgs),
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCommand),
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Print the version.
     Version,
 }
@@ -103,6 +109,8 @@ pub fn main() -> ExitCode {
         Command::Start(args) => start::run(args),
         Command::Rules(cmd) => rules::run(cmd),
         Command::Info(args) => info::run(args),
+        Command::Ledger(cmd) => ledger::run(cmd),
+        Command::Keys(cmd) => keys::run(cmd),
         Command::Version => {
             println!("vanguard {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

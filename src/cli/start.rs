@@ -83,6 +83,7 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         path: ledger_path.clone(),
         key_path: args.ledger.key.clone(),
         durability: args.ledger.durability,
+        new_key: false,
     })
     .with_context(|| format!("opening ledger {}", ledger_path.display()))?;
     let identity = Identity::new(server.to_string());

@@ -42,6 +42,17 @@ pub struct CheckReport {
 pub fn check(
     snap: &Snapshot,
     key: &VerifierKey,
+    progress: impl FnMut(u64),
+) -> Result<CheckReport, LedgerError> {
+    check_with_keys(snap, std::slice::from_ref(key), progress)
+}
+
+/// [`check`] trusting several keys: each checkpoint must be signed by one of `keys`. A ledger
+/// whose key was rotated has checkpoints signed by each key it had, so checking all of it
+/// needs all of them.
+pub fn check_with_keys(
+    snap: &Snapshot,
+    keys: &[VerifierKey],
     mut progress: impl FnMut(u64),
 ) -> Result<CheckReport, LedgerError> {
     let size = snap.size()?;
@@ -145,7 +156,7 @@ pub fn check(
             check,
             detail: format!("checkpoint of size {cp_size}: {detail}"),
         };
-        let verified = match verify_checkpoint(note.as_bytes(), std::slice::from_ref(key)) {
+        let verified = match verify_checkpoint(note.as_bytes(), keys) {
             Ok(v) => v,
             Err(e) => {
                 problem = Some(fail("checkpoint signature", e.to_string()));
@@ -174,4 +185,67 @@ pub fn check(
     report.checkpoints = checkpoints;
     report.root = Some(tree_hash(size, &reader)?);
     Ok(report)
+}
+
+/// Checks every kept payload against the digest its entry commits to (length, then BLAKE3),
+/// and that no payload is kept for an entry without a digest or beyond the last entry. Returns
+/// the first mismatch. `progress` is called with the payloads done.
+pub fn check_payloads(
+    snap: &Snapshot,
+    mut progress: impl FnMut(u64),
+) -> Result<Option<Problem>, LedgerError> {
+    let mut problem = None;
+    let mut done = 0u64;
+    snap.for_each_payload(|seq, bytes, payload| {
+        let fail = |detail: String| Problem {
+            seq: Some(seq),
+            check: "payload digest",
+            detail,
+        };
+        let Some(bytes) = bytes else {
+            problem = Some(fail("a payload is kept for an entry that does not exist".into()));
+            return Ok(false);
+        };
+        // Only the digest is needed; `check` has verified each entry's full encoding.
+        #[derive(serde::Deserialize)]
+        struct Committed {
+            payload: Option<vanguard_verifier::PayloadDigest>,
+        }
+        let entry: Committed = match serde_json::from_slice(bytes) {
+            Ok(e) => e,
+            Err(e) => {
+                problem = Some(Problem {
+                    seq: Some(seq),
+                    check: "entry encoding",
+                    detail: e.to_string(),
+                });
+                return Ok(false);
+            }
+        };
+        match entry.payload {
+            Some(digest) if digest.matches(payload) => {}
+            Some(digest) => {
+                let detail = format!(
+                    "the kept payload ({} bytes, blake3 {}) is not the one the entry commits to ({} bytes, blake3 {})",
+                    payload.len(),
+                    vanguard_verifier::Blake3Digest::of(payload),
+                    digest.len,
+                    digest.blake3
+                );
+                problem = Some(fail(detail));
+                return Ok(false);
+            }
+            None => {
+                problem = Some(fail("a payload is kept but the entry has no digest".into()));
+                return Ok(false);
+            }
+        }
+        done += 1;
+        if done % 4096 == 0 {
+            progress(done);
+        }
+        Ok(true)
+    })?;
+    progress(done);
+    Ok(problem)
 }

@@ -5,7 +5,8 @@
 //! - [`writer`]: the one writer thread and its group commit;
 //! - [`record`]: proxy decisions as entries;
 //! - [`keys`]: the signing key;
-//! - [`check`]: full recomputation of chain and tree (`vanguard ledger check`).
+//! - [`check`]: full recomputation of chain and tree (`vanguard ledger check`);
+//! - [`redact`]: removing a kept payload, recorded as an event (`vanguard ledger redact`).
 //!
 //! Formats (entries, checkpoints) come from the `vanguard-verifier` crate, so the ledger writes
 //! exactly what auditors check.
@@ -13,6 +14,7 @@
 pub mod check;
 pub mod keys;
 pub mod record;
+pub mod redact;
 pub mod store;
 pub mod writer;
 
@@ -32,6 +34,9 @@ pub struct LedgerOptions {
     /// The signing key file; default: the ledger path with `.key` appended.
     pub key_path: Option<PathBuf>,
     pub durability: Durability,
+    /// Allow a new key for a ledger that already has one (`vanguard keys rotate`). Otherwise a
+    /// missing key file is an error rather than a silent rotation (a mistyped `--key`).
+    pub new_key: bool,
 }
 
 /// The key file used when none is given.
@@ -62,10 +67,18 @@ impl Ledger {
             .key_path
             .clone()
             .unwrap_or_else(|| default_key_path(&options.path));
+        let previous_vkey = Snapshot::new(&db)?.meta_string(store::meta::VKEY)?;
+        if let (Some(previous), false) = (&previous_vkey, options.new_key || key_path.exists()) {
+            return Err(LedgerError::Key {
+                path: key_path,
+                reason: format!(
+                    "no such key file, but this ledger is signed by {previous}; give its key with \
+                     --key, or start a new one with `vanguard keys rotate`"
+                ),
+            });
+        }
         let key = keys::LedgerKey::load_or_create(&key_path, &origin)?;
         let vkey = key.verifier_key();
-        let previous_vkey = Snapshot::new(&db)?.meta_string(store::meta::VKEY)?;
-        store::set_meta(&db, store::meta::VKEY, vkey.to_string().as_bytes())?;
         let db = Arc::new(db);
         let (recorder, writer) = writer::start(db.clone(), key, options.durability)?;
         let ledger = Self {
@@ -76,15 +89,21 @@ impl Ledger {
             vkey,
             path: options.path.clone(),
         };
-        if let Some(previous) = previous_vkey.filter(|p| *p != ledger.vkey.to_string()) {
+        let current = ledger.vkey.to_string();
+        if let Some(previous) = previous_vkey.as_ref().filter(|p| **p != current) {
             // A new key signs from here on; the change itself is in the log, signed by it.
             let identity = Identity::new(String::new());
             let event = serde_json::json!({
                 "type": "key_rotation",
                 "previous_vkey": previous,
-                "vkey": ledger.vkey.to_string(),
+                "vkey": current,
             });
             ledger.append_event(&identity, event)?;
+        }
+        // Only once the rotation is recorded: a crash before this line makes the next open
+        // record it (again), never skip it.
+        if previous_vkey.as_deref() != Some(current.as_str()) {
+            store::set_meta(&ledger.db, store::meta::VKEY, current.as_bytes())?;
         }
         Ok(ledger)
     }

@@ -19,7 +19,7 @@ pub(crate) const CHECKPOINTS: TableDefinition<u64, &str> = TableDefinition::new(
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// Meta keys.
-pub(crate) mod meta {
+pub mod meta {
     pub const FORMAT: &str = "format";
     pub const LEDGER_ID: &str = "ledger_id";
     pub const ORIGIN: &str = "origin";
@@ -42,13 +42,13 @@ pub enum LedgerError {
     Format { path: PathBuf, found: String },
     /// A storage failure (disk full, read-only file, I/O error, corruption).
     #[error("ledger storage: {0}")]
-    Storage(#[from] redb::Error),
+    Storage(redb::Error),
     /// The ledger's own data is inconsistent (a missing hash or entry it should have).
     #[error("ledger is inconsistent: {0}")]
     Inconsistent(String),
     /// Tree arithmetic failed; carries the verifier's evidence.
     #[error("ledger tree: {0}")]
-    Proof(#[from] vanguard_verifier::ProofError),
+    Proof(vanguard_verifier::ProofError),
     /// The signing key could not be read, created or used.
     #[error("signing key {path}: {reason}")]
     Key { path: PathBuf, reason: String },
@@ -56,12 +56,37 @@ pub enum LedgerError {
     #[error("the ledger writer has stopped")]
     WriterGone,
     /// A filesystem operation around the ledger failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<redb::Error> for LedgerError {
+    fn from(e: redb::Error) -> Self {
+        LedgerError::Storage(e)
+    }
+}
+
+impl From<vanguard_verifier::ProofError> for LedgerError {
+    fn from(e: vanguard_verifier::ProofError) -> Self {
+        LedgerError::Proof(e)
+    }
+}
+
+/// The error and its causes on one line, for messages that leave the process (an agent's
+/// error reply, a log line).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 pub(crate) fn storage<E: Into<redb::Error>>(e: E) -> LedgerError {
@@ -76,12 +101,114 @@ pub fn open_database(path: &Path) -> Result<Database, LedgerError> {
             source,
         })?;
     }
+    if !path.exists() {
+        create_atomically(path)?;
+    }
     match Database::create(path) {
         Ok(db) => Ok(db),
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(LedgerError::Locked {
             path: path.to_owned(),
         }),
         Err(e) => Err(storage(e)),
+    }
+}
+
+/// Creates an empty ledger under a temporary name and links it into place, so a process killed
+/// mid-creation never leaves a half-written file at `path` (redb would refuse it for good).
+/// Linking fails if another process created `path` meanwhile; then theirs is used.
+fn create_atomically(path: &Path) -> Result<(), LedgerError> {
+    let io = |source| LedgerError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".creating-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    {
+        let db = Database::create(&tmp).map_err(storage)?;
+        init_tables(&db, &tmp)?;
+    }
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// Opens an existing ledger for reading without writing to it: works on a read-only file (an
+/// auditor's copy) and never creates one. Fails with [`LedgerError::Locked`] while a proxy has
+/// the ledger open (redb's lock is exclusive), and with [`LedgerError::Format`] if the file is
+/// not a ledger of this format.
+///
+/// A ledger whose last writer did not shut down cleanly (killed proxy, power loss) needs
+/// redb's repair before it can be read; the repair needs write access, so this then opens the
+/// file read-write, which repairs it. Nothing else is written.
+pub fn open_read_only(path: &Path) -> Result<Box<dyn ReadableDatabase>, LedgerError> {
+    let locked = || LedgerError::Locked {
+        path: path.to_owned(),
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && m.len() == 0 => {
+            // What a proxy killed while creating the file leaves; `start` initialises it.
+            return Err(LedgerError::Format {
+                path: path.to_owned(),
+                found: "an empty file".into(),
+            });
+        }
+        Ok(m) if m.is_file() => {}
+        Ok(_) => {
+            return Err(LedgerError::Io {
+                path: path.to_owned(),
+                source: std::io::Error::other("not a file"),
+            })
+        }
+        Err(source) => {
+            let source = if source.kind() == std::io::ErrorKind::NotFound {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no ledger at this path")
+            } else {
+                source
+            };
+            return Err(LedgerError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    }
+    let db: Box<dyn ReadableDatabase> = match redb::ReadOnlyDatabase::open(path) {
+        Ok(db) => Box::new(db),
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(locked()),
+        Err(redb::DatabaseError::RepairAborted) => {
+            tracing::info!(path = %path.display(), "ledger was not closed cleanly; repairing it before reading");
+            match Database::open(path) {
+                Ok(db) => Box::new(db),
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(locked()),
+                Err(e) => return Err(storage(e)),
+            }
+        }
+        Err(e) => return Err(storage(e)),
+    };
+    check_format(&Snapshot::begin(db.as_ref())?, path)?;
+    Ok(db)
+}
+
+/// Checks the `format` meta value of an existing ledger.
+pub fn check_format(snap: &Snapshot, path: &Path) -> Result<(), LedgerError> {
+    let wrong = |found: String| LedgerError::Format {
+        path: path.to_owned(),
+        found,
+    };
+    let table = match snap.txn.open_table(META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Err(wrong("no meta table".into())),
+        Err(e) => return Err(storage(e)),
+    };
+    match table.get(meta::FORMAT).map_err(storage)? {
+        Some(v) if v.value() == FORMAT => Ok(()),
+        Some(v) => Err(wrong(String::from_utf8_lossy(v.value()).into_owned())),
+        None => Err(wrong("none".into())),
     }
 }
 
@@ -127,6 +254,45 @@ impl Snapshot {
         })
     }
 
+    /// A snapshot of any redb database, including one from [`open_read_only`].
+    pub fn begin<D: ReadableDatabase + ?Sized>(db: &D) -> Result<Self, LedgerError> {
+        Ok(Self {
+            txn: db.begin_read().map_err(storage)?,
+        })
+    }
+
+    /// The root hash of the whole tree (RFC 6962 `MTH` over every entry; the empty root for
+    /// an empty ledger), from the stored hashes.
+    pub fn root(&self) -> Result<Hash, LedgerError> {
+        let size = self.size()?;
+        let hashes = self.hash_table()?;
+        Ok(vanguard_verifier::tree_hash(size, &TableHashes(&hashes))?)
+    }
+
+    /// The first seq whose entry `time` is at or after `time` (RFC 3339 UTC with nine
+    /// fractional digits, the entry format, which orders as text), or the size if there is none.
+    /// Entry times never decrease (the writer enforces it, `check` verifies it), so this is a
+    /// binary search: O(log n) entry reads.
+    pub fn first_seq_at_or_after(&self, time: &str) -> Result<u64, LedgerError> {
+        let t = self.txn.open_table(ENTRIES).map_err(storage)?;
+        let (mut lo, mut hi) = (0u64, t.len().map_err(storage)?);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let bytes = t
+                .get(mid)
+                .map_err(storage)?
+                .ok_or_else(|| LedgerError::Inconsistent(format!("entry {mid} missing")))?;
+            let entry = vanguard_verifier::Entry::parse_canonical(bytes.value())
+                .map_err(|e| LedgerError::Inconsistent(format!("entry {mid}: {e}")))?;
+            if entry.time.as_str() < time {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
     /// Number of entries.
     pub fn size(&self) -> Result<u64, LedgerError> {
         let t = self.txn.open_table(ENTRIES).map_err(storage)?;
@@ -154,6 +320,24 @@ impl Snapshot {
         for item in t.range(from..to).map_err(storage)? {
             let (k, v) = item.map_err(storage)?;
             if !f(k.value(), v.value())? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every kept payload, by seq, with its entry (`None` if there is no entry at that seq),
+    /// streamed to `f` as `f(seq, entry, payload)`; stops early if `f` returns false.
+    pub fn for_each_payload(
+        &self,
+        mut f: impl FnMut(u64, Option<&[u8]>, &[u8]) -> Result<bool, LedgerError>,
+    ) -> Result<(), LedgerError> {
+        let payloads = self.txn.open_table(PAYLOADS).map_err(storage)?;
+        let entries = self.txn.open_table(ENTRIES).map_err(storage)?;
+        for item in payloads.range(0..).map_err(storage)? {
+            let (k, v) = item.map_err(storage)?;
+            let entry = entries.get(k.value()).map_err(storage)?;
+            if !f(k.value(), entry.as_ref().map(|e| e.value()), v.value())? {
                 break;
             }
         }

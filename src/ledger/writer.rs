@@ -179,7 +179,14 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            match self.commit(&mut batch) {
+            let started = std::time::Instant::now();
+            let result = self.commit(&mut batch);
+            tracing::trace!(
+                records = batch.len(),
+                micros = started.elapsed().as_micros() as u64,
+                "group commit"
+            );
+            match result {
                 Ok(outcomes) => {
                     let size = self.tip.size;
                     for (job, outcome) in batch.drain(..).zip(outcomes) {

@@ -43,15 +43,36 @@ pub enum CanonicalJsonError {
 /// Canonical JSON bytes of `value`. Checks, depth first in canonical order: every number is
 /// an integer within `-2^53..=2^53`.
 pub fn to_canonical_json(value: &Value) -> Result<Vec<u8>, CanonicalJsonError> {
-    let mut out = Vec::new();
-    write_value(&mut out, value, &mut String::new())?;
+    let mut out = Vec::with_capacity(512);
+    let mut path = Vec::new();
+    write_value(&mut out, value, &mut path)?;
     Ok(out)
 }
 
-fn write_value(
+/// One step of the JSON Pointer to the value being written. Kept as borrowed keys and indexes,
+/// and only rendered as text when there is an error to report: entries are encoded on the
+/// ledger's hot path.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn pointer(path: &[Step<'_>]) -> String {
+    let mut text = String::new();
+    for step in path {
+        text.push('/');
+        match step {
+            Step::Key(k) => text.push_str(&k.replace('~', "~0").replace('/', "~1")),
+            Step::Index(i) => text.push_str(&i.to_string()),
+        }
+    }
+    text
+}
+
+fn write_value<'a>(
     out: &mut Vec<u8>,
-    value: &Value,
-    path: &mut String,
+    value: &'a Value,
+    path: &mut Vec<Step<'a>>,
 ) -> Result<(), CanonicalJsonError> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
@@ -61,21 +82,22 @@ fn write_value(
                 (Some(u), _) => u,
                 (None, Some(i)) => i.unsigned_abs(),
                 (None, None) => {
-                    let path = path.clone();
                     return Err(CanonicalJsonError::Float {
-                        path,
+                        path: pointer(path),
                         number: n.to_string(),
                     });
                 }
             };
             if magnitude > MAX_JSON_INTEGER {
-                let path = path.clone();
                 return Err(CanonicalJsonError::IntegerRange {
-                    path,
+                    path: pointer(path),
                     number: n.to_string(),
                 });
             }
-            out.extend_from_slice(n.to_string().as_bytes());
+            if n.as_i64().is_some_and(|i| i < 0) {
+                out.push(b'-');
+            }
+            write_decimal(out, magnitude);
         }
         Value::String(s) => write_string(out, s),
         Value::Array(items) => {
@@ -84,16 +106,21 @@ fn write_value(
                 if i > 0 {
                     out.push(b',');
                 }
-                let len = path.len();
-                path.push_str(&format!("/{i}"));
+                path.push(Step::Index(i));
                 write_value(out, item, path)?;
-                path.truncate(len);
+                path.pop();
             }
             out.push(b']');
         }
         Value::Object(map) => {
             let mut members: Vec<(&String, &Value)> = map.iter().collect();
-            members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            // UTF-16 code-unit order equals byte order unless a key holds a character at or
+            // above U+E000 (UTF-8 lead byte 0xEE or higher), where surrogates reorder them.
+            if members.iter().any(|(k, _)| k.bytes().any(|b| b >= 0xEE)) {
+                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            } else if !members.windows(2).all(|w| w[0].0 <= w[1].0) {
+                members.sort_by(|a, b| a.0.cmp(b.0));
+            }
             out.push(b'{');
             for (i, (name, item)) in members.into_iter().enumerate() {
                 if i > 0 {
@@ -101,11 +128,9 @@ fn write_value(
                 }
                 write_string(out, name);
                 out.push(b':');
-                let len = path.len();
-                path.push('/');
-                path.push_str(&name.replace('~', "~0").replace('/', "~1"));
+                path.push(Step::Key(name));
                 write_value(out, item, path)?;
-                path.truncate(len);
+                path.pop();
             }
             out.push(b'}');
         }
@@ -113,25 +138,52 @@ fn write_value(
     Ok(())
 }
 
-/// RFC 8785 section 3.2.2.2 string serialization.
-pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\u{8}' => out.extend_from_slice(b"\\b"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\u{c}' => out.extend_from_slice(b"\\f"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            c if c < ' ' => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
-            c => {
-                let mut buf = [0; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
+fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Writes `s` as a JSON string the way RFC 8785 does: only `"`, `\\` and control characters
+/// are escaped (with the short forms where JSON has one, else `\u00xx` in lowercase hex);
+/// everything else, non-ASCII included, is copied as UTF-8. Runs of plain bytes are copied
+/// whole.
+pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            0x0c => b"\\f",
+            b'\r' => b"\\r",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 
