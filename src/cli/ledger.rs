@@ -6,12 +6,13 @@
 
 use anyhow::{bail, Context};
 use base64::Engine as _;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use serde_json::json;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vanguard::ledger::check::{self, Problem};
+use vanguard::ledger::export;
 use vanguard::ledger::redact::{self, PayloadState};
 use vanguard::ledger::store::{self, meta, Snapshot};
 use vanguard::ledger::{default_key_path, Durability, Ledger, LedgerError, LedgerOptions};
@@ -26,6 +27,9 @@ pub enum LedgerCommand {
     Checkpoint(CheckpointArgs),
     Check(CheckArgs),
     Redact(RedactArgs),
+    Proof(ProofArgs),
+    Export(ExportArgs),
+    Consistency(ConsistencyArgs),
 }
 
 pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
@@ -36,6 +40,9 @@ pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
         LedgerCommand::Checkpoint(args) => checkpoint(args),
         LedgerCommand::Check(args) => check(args),
         LedgerCommand::Redact(args) => redact(args),
+        LedgerCommand::Proof(args) => proof(args),
+        LedgerCommand::Export(args) => export(args),
+        LedgerCommand::Consistency(args) => consistency(args),
     }
 }
 
@@ -955,5 +962,238 @@ fn redact(args: RedactArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(())
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------------
+// proof, export, consistency: evidence for auditors
+
+/// Writes `text` to `out` (atomically: a temporary file renamed into place) or to stdout.
+fn write_output(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match out {
+        Some(path) => write_file_atomically(path, |w| Ok(w.write_all(text.as_bytes())?)),
+        None => with_stdout(|w| Ok(w.write_all(text.as_bytes())?)),
+    }
+}
+
+/// Writes `path` through `f` into `<path>.partial`, renamed to `path` only once complete; on
+/// failure the partial file is removed.
+fn write_file_atomically<T>(
+    path: &Path,
+    f: impl FnOnce(&mut BufWriter<std::fs::File>) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = PathBuf::from(tmp);
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut w = BufWriter::new(file);
+    let result = f(&mut w).and_then(|v| {
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok(v)
+    });
+    let result = result.and_then(|v| {
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(v)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Write the receipt for one entry: proof that it is in the ledger's latest signed checkpoint.
+///
+/// A receipt (`vanguard-receipt/v1`, JSON) holds the entry exactly as stored, optionally the
+/// message bytes it records (`--with-payload`), and a C2SP tlog-proof: the entry's index, its
+/// inclusion path and the latest signed checkpoint. `vanguard verify receipt.json --key VKEY`
+/// (or `vanguard-verify`, or any C2SP tool for the proof) checks it offline with the ledger's
+/// vkey (`vanguard keys show`). The entry must be covered by a signed checkpoint: the proxy
+/// signs one at every group commit.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    vanguard ledger proof 42 --ledger l.redb --with-payload -o receipt-42.json\n  \
+    vanguard verify receipt-42.json --key \"$(vanguard keys show --ledger l.redb)\"")]
+pub struct ProofArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The entry's sequence number (e.g. the `ledger_index` of a blocked reply).
+    #[arg(value_name = "SEQ")]
+    seq: u64,
+    /// Include the message bytes the entry records, if they were kept (not redacted).
+    #[arg(long)]
+    with_payload: bool,
+    /// Write the receipt to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+fn proof(args: ProofArgs) -> anyhow::Result<ExitCode> {
+    let path = args.target.path()?;
+    let db = open_read(&path)?;
+    let snap = Snapshot::begin(db.as_ref())?;
+    let receipt = export::receipt(&snap, args.seq, args.with_payload)?;
+    if args.with_payload && receipt.payload().is_none() {
+        let entry = parse_entry(args.seq, receipt.entry_bytes())?;
+        let state = redact::payload_state(&snap, args.seq, &entry)?;
+        eprintln!(
+            "vanguard: note: entry {}: {state}; the receipt has no payload",
+            args.seq
+        );
+    }
+    write_output(args.output.as_deref(), &receipt.to_json())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Export a slice of the ledger for an incident: entries with their proof (`.vgslice`).
+///
+/// Select entries by sequence numbers (`--from`/`--to`, both inclusive), by time (`--since`
+/// inclusive, `--until` exclusive, RFC 3339) or by proxy session (`--session`, the id
+/// `ledger log` shows). The slice covers the contiguous range of entries spanning the
+/// selection: those the filter selects (and, with `--verdict`, have that verdict) are written
+/// in full, with their kept payloads if `--with-payloads`; the others in between only as leaf
+/// hashes. It ends with the latest signed checkpoint and a compact-range proof, so
+/// `vanguard verify slice.vgslice --key VKEY` recomputes the signed root from the slice alone
+/// and checks the hash chain, sequence and time order of every entry. The header states the
+/// filter used. Entries past the latest signed checkpoint are left out (with a note).
+#[derive(Args, Debug)]
+#[command(
+    group(ArgGroup::new("selection").required(true).args(["from", "since", "session"])),
+    after_help = "Examples:\n  \
+    vanguard ledger export --ledger l.redb --session 3f2a9c0d1e4b5a6f --with-payloads -o incident.vgslice\n  \
+    vanguard ledger export --ledger l.redb --from 100 --to 199 --verdict block -o blocked.vgslice\n  \
+    vanguard ledger export --ledger l.redb --since 2026-01-02T10:00:00Z --until 2026-01-02T11:00:00Z -o hour.vgslice\n  \
+    vanguard verify incident.vgslice --key \"$(vanguard keys show --ledger l.redb)\""
+)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    target: Target,
+    /// First sequence number (with --to).
+    #[arg(long, value_name = "SEQ", requires = "to")]
+    from: Option<u64>,
+    /// Last sequence number, inclusive (with --from).
+    #[arg(long, value_name = "SEQ", requires = "from")]
+    to: Option<u64>,
+    /// Entries recorded at or after this time (RFC 3339; with --until).
+    #[arg(long, value_name = "TIME", value_parser = entry_time, requires = "until")]
+    since: Option<String>,
+    /// Entries recorded before this time (RFC 3339; with --since).
+    #[arg(long, value_name = "TIME", value_parser = entry_time, requires = "since")]
+    until: Option<String>,
+    /// Every entry of this proxy session.
+    #[arg(long, value_name = "ID")]
+    session: Option<String>,
+    /// Write in full only the entries with this verdict; the others as leaf hashes.
+    #[arg(long, value_enum)]
+    verdict: Option<VerdictFilter>,
+    /// Include the kept payloads (message bytes) of the entries written in full.
+    #[arg(long)]
+    with_payloads: bool,
+    /// The slice file to write.
+    #[arg(long, short = 'o', value_name = "FILE", required = true)]
+    output: PathBuf,
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let selection = match (
+        &args.from,
+        &args.to,
+        &args.since,
+        &args.until,
+        &args.session,
+    ) {
+        (Some(from), Some(to), ..) => export::Selection::Seq {
+            from: *from,
+            to: *to,
+        },
+        (_, _, Some(since), Some(until), _) => export::Selection::Time {
+            since: since.clone(),
+            until: until.clone(),
+        },
+        (.., Some(id)) => export::Selection::Session(id.clone()),
+        _ => bail!("select entries with --from/--to, --since/--until or --session"),
+    };
+    let req = export::SliceRequest {
+        selection,
+        verdict: args.verdict.map(VerdictFilter::action),
+        with_payloads: args.with_payloads,
+    };
+    let path = args.target.path()?;
+    let db = open_read(&path)?;
+    let snap = Snapshot::begin(db.as_ref())?;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "exporting {bar:40} {pos}/{len} entries ({eta})",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let summary = write_file_atomically(&args.output, |w| {
+        Ok(export::write_slice(&snap, &req, w, |done, total| {
+            if let Some(bar) = &bar {
+                bar.set_length(total);
+                bar.set_position(done);
+            }
+        })?)
+    });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let summary = summary?;
+    if summary.clipped {
+        eprintln!(
+            "vanguard: note: the selection reaches past the latest signed checkpoint ({} \
+             entries); later entries are left out",
+            summary.checkpoint_size
+        );
+    }
+    eprintln!(
+        "wrote {}: entries {}..{} ({} in full, {} payloads, {} as leaf hashes), proven against \
+         the checkpoint of {} entries",
+        args.output.display(),
+        summary.begin,
+        summary.end - 1,
+        summary.entries,
+        summary.payloads,
+        summary.leaves,
+        summary.checkpoint_size
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prove that an older signed checkpoint is a prefix of a newer one (nothing was rewritten).
+///
+/// Both checkpoints must have been signed at exactly those sizes (the proxy signs one per
+/// group commit; `vanguard ledger checkpoint --size N` prints one). NEW_SIZE defaults to the
+/// latest checkpoint. Writes a consistency file (`vanguard-consistency/v1`, JSON: both signed
+/// checkpoints and the RFC 9162 consistency proof) that `vanguard verify FILE --key VKEY`
+/// checks offline.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    vanguard ledger consistency 128 --ledger l.redb -o since-128.json\n  \
+    vanguard ledger consistency 128 1024 --ledger l.redb -o c.json && vanguard verify c.json --key \"$VKEY\"")]
+pub struct ConsistencyArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Size of the older checkpoint.
+    #[arg(value_name = "OLD_SIZE")]
+    old: u64,
+    /// Size of the newer checkpoint. Default: the latest.
+    #[arg(value_name = "NEW_SIZE")]
+    new: Option<u64>,
+    /// Write the file here instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+fn consistency(args: ConsistencyArgs) -> anyhow::Result<ExitCode> {
+    let path = args.target.path()?;
+    let db = open_read(&path)?;
+    let snap = Snapshot::begin(db.as_ref())?;
+    let file = export::consistency(&snap, args.old, args.new)?;
+    write_output(args.output.as_deref(), &file.to_json())?;
     Ok(ExitCode::SUCCESS)
 }

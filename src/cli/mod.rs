@@ -40,6 +40,14 @@ enum Command {
     Ledger(ledger::LedgerCommand),
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Verify a receipt, ledger slice, signed checkpoint or consistency proof offline, against
+    /// a verifier key you trust. Exits 0 valid, 1 invalid, 2 unusable input. The same code as
+    /// the standalone `vanguard-verify`.
+    #[command(
+        after_help = "Examples:\n  vanguard verify receipt.json --key \"$(cat ledger.vkey)\"\n  \
+                  vanguard verify incident.vgslice --key-file ledger.vkey --json"
+    )]
+    Verify(vanguard_verifier::cli::VerifyArgs),
     /// Print the version.
     Version,
 }
@@ -111,6 +119,11 @@ pub fn main() -> ExitCode {
         Command::Info(args) => info::run(args),
         Command::Ledger(cmd) => ledger::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
+        Command::Verify(args) => {
+            let code =
+                vanguard_verifier::cli::run(&args, &mut std::io::stdout(), &mut std::io::stderr());
+            Ok(ExitCode::from(code))
+        }
         Command::Version => {
             println!("vanguard {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

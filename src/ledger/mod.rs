@@ -7,11 +7,14 @@
 //! - [`keys`]: the signing key;
 //! - [`check`]: full recomputation of chain and tree (`vanguard ledger check`);
 //! - [`redact`]: removing a kept payload, recorded as an event (`vanguard ledger redact`).
+//! - [`export`]: receipts, slices and consistency proofs for auditors (`vanguard ledger proof`,
+//!   `export`, `consistency`).
 //!
 //! Formats (entries, checkpoints) come from the `vanguard-verifier` crate, so the ledger writes
 //! exactly what auditors check.
 
 pub mod check;
+pub mod export;
 pub mod keys;
 pub mod record;
 pub mod redact;

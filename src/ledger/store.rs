@@ -27,6 +27,10 @@ pub mod meta {
     pub const DURABILITY: &str = "durability";
 }
 
+/// redb's page cache. Its default (1 GiB) lets a long-running proxy's memory grow with its
+/// ledger; the writer only touches the tree's right edge, so a small cache loses little.
+const CACHE_BYTES: usize = 16 << 20;
+
 /// The on-disk format this code writes and reads.
 pub const FORMAT: &[u8] = b"vanguard-ledger/v1";
 
@@ -104,7 +108,10 @@ pub fn open_database(path: &Path) -> Result<Database, LedgerError> {
     if !path.exists() {
         create_atomically(path)?;
     }
-    match Database::create(path) {
+    match redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)
+    {
         Ok(db) => Ok(db),
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(LedgerError::Locked {
             path: path.to_owned(),

@@ -64,6 +64,7 @@ def proxied(home: Path, errlog):
             start_args(server, *options, dash=dash),
             env=harness.proxy_env(home),
             errlog=errlog,
+            cwd=home,
             **session_kwargs,
         )
 
@@ -95,3 +96,4 @@ def raw_proxy(home: Path, tmp_path: Path):
         tail = p.stderr_tail()
         p.close()
         print(f"---- stderr of {p.proc.args} ----\n{tail}")
+

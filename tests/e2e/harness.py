@@ -33,7 +33,7 @@ FILESYSTEM_SERVER = NODE_BIN / "mcp-server-filesystem"
 EVERYTHING_SERVER = NODE_BIN / "mcp-server-everything"
 ECHO_SERVER = SERVERS / "echo_server.py"
 TEE_STDIN = SERVERS / "tee_stdin.py"
-PYTHON = sys.executable
+PYTHON = os.path.abspath(sys.executable)  # the venv's interpreter (not resolved: keep the venv)
 
 # Budgets. Every await in a test sits under one of these; pytest-timeout (pytest.ini) is the
 # backstop for anything else.
@@ -55,8 +55,8 @@ def vanguard_bin() -> Path:
 
 
 def proxy_env(home: Path) -> dict[str, str]:
-    """Environment for one proxy: its own HOME and XDG dirs, so state it keeps (ledger, keys)
-    never collides with another test or a developer's real setup."""
+    """Environment for one proxy: its own HOME and XDG dirs (and it runs with cwd=home), so any
+    state it keeps (ledger, keys) never collides with another test or a developer's real setup."""
     dirs = {
         "HOME": home,
         "XDG_DATA_HOME": home / ".local" / "share",
@@ -97,15 +97,41 @@ async def sdk_session(
     *,
     env: dict[str, str] | None,
     errlog,
+    cwd: Path | None = None,
     **session_kwargs: Any,
 ) -> AsyncIterator[tuple[ClientSession, Any]]:
     """A real MCP client (python `mcp` SDK over stdio), initialized. Yields (session, init)."""
-    params = StdioServerParameters(command=str(command), args=[str(a) for a in args], env=env)
-    async with stdio_client(params, errlog=errlog) as (read, write):
-        async with ClientSession(read, write, read_timeout_seconds=SESSION, **session_kwargs) as session:
-            with anyio.fail_after(STEP):
-                init = await session.initialize()
-            yield session, init
+    params = StdioServerParameters(command=str(command), args=[str(a) for a in args], env=env, cwd=cwd)
+    try:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write, read_timeout_seconds=SESSION, **session_kwargs) as session:
+                with anyio.fail_after(STEP):
+                    init = await session.initialize()
+                yield session, init
+    except BaseExceptionGroup as group:
+        # The SDK's task groups wrap whatever the test raised (an assertion, a timeout) in two
+        # layers of exception groups; report the one real failure when there is exactly one.
+        leaves = _leaves(group)
+        if len(leaves) == 1:
+            raise leaves[0] from None
+        raise
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    out: list[BaseException] = []
+    for e in group.exceptions:
+        out += _leaves(e) if isinstance(e, BaseExceptionGroup) else [e]
+    return out
+
+
+async def call_expecting_block(session: ClientSession, tool: str, arguments: dict, **kwargs) -> dict:
+    """Call a tool that Vanguard must block; returns the block error's `data`."""
+    try:
+        with anyio.fail_after(STEP):
+            result = await session.call_tool(tool, arguments)
+    except McpError as err:
+        return assert_blocked(err, **kwargs)
+    raise AssertionError(f"{tool}({arguments}) was not blocked; the server answered: {result.content}")
 
 
 def assert_blocked(err: McpError, *, forbidden_text: Iterable[str] = ()) -> dict:
@@ -119,6 +145,8 @@ def assert_blocked(err: McpError, *, forbidden_text: Iterable[str] = ()) -> dict
     assert isinstance(data.get("rule"), str) and data["rule"], data
     assert isinstance(data.get("layer"), str) and data["layer"], data
     assert isinstance(data.get("severity"), str) and data["severity"], data
+    # DESIGN.md section 2: the index of the ledger entry, so the operator can fetch a receipt.
+    assert isinstance(data.get("ledger_index"), int) and data["ledger_index"] >= 0, data
     for text in forbidden_text:
         assert text not in e.message, f"the server's own error leaked into the reply: {e.message!r}"
     return data
@@ -142,6 +170,7 @@ class RawProxy:
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             env={**full_env(home), **(extra_env or {})},
+            cwd=home,
             start_new_session=True,
         )
         self._lines: queue.Queue[bytes | None] = queue.Queue()
@@ -168,8 +197,13 @@ class RawProxy:
 
     # -- writing
     def send_raw(self, data: bytes) -> None:
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise AssertionError(
+                f"proxy closed its stdin (exit {self.proc.poll()}); stderr:\n{self.stderr_tail()}"
+            ) from None
 
     def send_line(self, line: bytes | str) -> None:
         if isinstance(line, str):
@@ -288,19 +322,35 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return (Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace"))
+    except OSError:
+        return ""
+
+
 def pids_with_arg(needle: str) -> list[int]:
     """Live processes whose command line contains `needle` (e.g. a per-test tmp path)."""
     found = []
     for p in Path("/proc").iterdir():
         if not p.name.isdigit() or int(p.name) == os.getpid():
             continue
-        try:
-            cmdline = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if needle in cmdline and alive(int(p.name)):
+        if needle in cmdline(int(p.name)) and alive(int(p.name)):
             found.append(int(p.name))
     return found
+
+
+def catches(pid: int, *signals: int) -> bool:
+    """Whether pid has handlers installed for all these signals (SigCgt in /proc/<pid>/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("SigCgt:"):
+            mask = int(line.split()[1], 16)
+            return all(mask & (1 << (s - 1)) for s in signals)
+    return False
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import anyio
 import pytest
-from mcp.shared.exceptions import McpError
 
 import harness
-from harness import FILESYSTEM_SERVER, STEP, TEE_STDIN, assert_blocked
+from harness import FILESYSTEM_SERVER, STEP, TEE_STDIN, call_expecting_block
 
 pytestmark = pytest.mark.anyio
 
@@ -109,9 +108,9 @@ async def test_sensitive_read_is_blocked_before_the_server(proxied, fs_root: Pat
     server = [harness.PYTHON, TEE_STDIN, record, "--", FILESYSTEM_SERVER, fs_root]
 
     async with proxied(server) as (session, _):
-        with anyio.fail_after(STEP), pytest.raises(McpError) as caught:
-            await session.call_tool("read_text_file", arguments)
-        data = assert_blocked(caught.value, forbidden_text=[SERVER_DENIAL, "root:x:0:0"])
+        data = await call_expecting_block(
+            session, "read_text_file", arguments, forbidden_text=[SERVER_DENIAL, "root:x:0:0"]
+        )
         assert data.get("layer") in {"L0", "L1", "L2", "L3"}, data
         assert str(data.get("severity")).lower() in {"low", "medium", "high", "critical"}, data
 
@@ -147,9 +146,7 @@ async def test_blocked_write_never_reaches_the_server(proxied, direct, fs_root: 
     record = tmp_path / "server-stdin.log"
     server = [harness.PYTHON, TEE_STDIN, record, "--", FILESYSTEM_SERVER, fs_root]
     async with proxied(server) as (session, _):
-        with anyio.fail_after(STEP), pytest.raises(McpError) as caught:
-            await session.call_tool("write_file", {"path": path, "content": "ssh-ed25519 AAAA attacker"})
-        assert_blocked(caught.value)
+        await call_expecting_block(session, "write_file", {"path": path, "content": "ssh-ed25519 AAAA attacker"})
 
         with anyio.fail_after(STEP):
             await session.call_tool("write_file", {"path": str(fs_root / "sub" / "fine.txt"), "content": "ok"})

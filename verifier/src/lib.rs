@@ -44,15 +44,28 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+#[cfg(feature = "cli")]
+pub mod cli;
+mod consistency;
 mod entry;
 mod hash;
 mod jcs;
 mod note;
 mod proof;
 mod range;
+mod receipt;
+mod report;
+mod slice;
+mod slice_verify;
+mod state;
+mod tlog_proof;
 
 pub use crate::checkpoint::{
     verify_checkpoint, Checkpoint, CheckpointError, Origin, VerifiedCheckpoint,
+};
+pub use crate::consistency::{
+    ConsistencyFile, ConsistencyFileError, ConsistencyHint, CONSISTENCY_FORMAT,
+    MAX_CONSISTENCY_SIZE,
 };
 pub use crate::entry::{
     Action, Blake3Digest, Direction, Entry, EntryError, Kind, PayloadDigest, RpcId, Verdict,
@@ -70,4 +83,21 @@ pub use crate::proof::{
     stored_hashes, stored_hashes_for_leaf_hash, tree_hash, verify_consistency, verify_inclusion,
     HashNotStored, HashReader, ProofError, MAX_TREE_SIZE,
 };
-pub use crate::range::{prove_range, range_proof_len, root_from_range, verify_range, RangeProof};
+pub use crate::range::{
+    prove_range, range_proof_len, root_from_range, verify_range, CompactRange, RangeProof,
+};
+pub use crate::receipt::{
+    verify_receipt, ProofErrorEvidence, Receipt, ReceiptError, VerifiedReceipt, MAX_RECEIPT_SIZE,
+    RECEIPT_FORMAT,
+};
+pub use crate::report::{
+    verify_file, verify_reader, Check, CheckName, CheckpointInfo, EntryCounts, Failure, FileKind,
+    Options, Outcome, RememberedLookup, Report,
+};
+pub use crate::slice::{
+    verify_slice, SliceError, SliceHeader, SliceWriter, VerifiedSlice, MAX_SLICE_LINE, SLICE_FORMAT,
+};
+pub use crate::state::Remember;
+pub use crate::tlog_proof::{
+    TlogProof, TlogProofError, MAX_PROOF_HASHES, MAX_TLOG_PROOF_SIZE, TLOG_PROOF_HEADER,
+};

@@ -126,6 +126,95 @@ pub fn root_from_range(
     Ok(fold_row(0, size, &row))
 }
 
+/// A streaming fold of the leaf hashes of `[begin, end)`, appended one at a time, into the
+/// compact range of that interval: the hashes of its fewest aligned perfect subtrees, left to
+/// right. Memory is O(log(end - begin)) however many leaves stream through; each append costs
+/// one hash per subtree it completes (amortised one). This is transparency-dev/merkle's
+/// `compact.Range`.
+///
+/// ```text
+/// begin = 5; after leaves 5..13 the stack holds [5] [6 7] [8 9 10 11] [12]:
+///   append 5:  [5]
+///   append 6:  [5] [6]
+///   append 7:  [5] [6] [7]  ->  [5] [6 7]            (7 is odd and 6 >= begin: merge)
+///   append 11: ... [8 9] [10 11] -> [8 9 10 11]      (merge twice)
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactRange {
+    begin: u64,
+    end: u64,
+    nodes: Vec<Hash>,
+}
+
+impl CompactRange {
+    /// An empty range starting at leaf `begin`.
+    pub fn new(begin: u64) -> CompactRange {
+        CompactRange {
+            begin,
+            end: begin,
+            nodes: Vec::new(),
+        }
+    }
+
+    /// First leaf of the range.
+    pub fn begin(&self) -> u64 {
+        self.begin
+    }
+
+    /// One past the last leaf appended.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Appends the hash of leaf [`end`](CompactRange::end). Checks: the range stays below
+    /// [`MAX_TREE_SIZE`].
+    pub fn append(&mut self, leaf: Hash) -> Result<(), ProofError> {
+        if self.end >= MAX_TREE_SIZE {
+            return Err(ProofError::TreeTooLarge {
+                size: self.end.saturating_add(1),
+                max: MAX_TREE_SIZE,
+            });
+        }
+        // The new node (level, index) is a right child when index is odd; its left sibling
+        // starts at (index - 1) << level and is on the stack, complete, iff that is >= begin.
+        let (mut hash, mut index, mut level) = (leaf, self.end, 0u32);
+        while index & 1 == 1 && (index - 1) << level >= self.begin {
+            let Some(left) = self.nodes.pop() else { break };
+            hash = node_hash(&left, &hash);
+            index >>= 1;
+            level += 1;
+        }
+        self.nodes.push(hash);
+        self.end += 1;
+        Ok(())
+    }
+
+    /// Root of the tree of `size` leaves from this range and the range proof for it.
+    ///
+    /// Checks, in order: `begin < end <= size` ([`ProofError::RangeInvalid`]); the proof's
+    /// left then right lengths ([`ProofError::ProofLength`]).
+    pub fn root(&self, size: u64, proof: &RangeProof) -> Result<Hash, ProofError> {
+        let (want_left, want_right) = range_proof_len(self.begin, self.end, size)?;
+        for (got, want) in [
+            (proof.left.len(), want_left),
+            (proof.right.len(), want_right),
+        ] {
+            if got != want {
+                return Err(ProofError::ProofLength { got, want });
+            }
+        }
+        let starts = |nodes: Vec<(u32, u64)>| nodes.into_iter().map(|(l, i)| i << l);
+        let mine = compact_range(self.begin, self.end);
+        debug_assert_eq!(mine.len(), self.nodes.len());
+        let mut row: Vec<(u64, Hash)> =
+            Vec::with_capacity(want_left + self.nodes.len() + want_right);
+        row.extend(starts(compact_range(0, self.begin)).zip(proof.left.iter().copied()));
+        row.extend(starts(mine).zip(self.nodes.iter().copied()));
+        row.extend(starts(compact_range(self.end, size)).zip(proof.right.iter().copied()));
+        Ok(fold_row(0, size, &row))
+    }
+}
+
 /// RFC 9162 `MTH` of `[lo, hi)` from a row of aligned subtrees that exactly covers it.
 fn fold_row(lo: u64, hi: u64, row: &[(u64, Hash)]) -> Hash {
     if let [(_, only)] = row {
@@ -182,6 +271,35 @@ mod tests {
                     next += 1 << level;
                 }
                 assert_eq!(next, hi, "[{lo},{hi}) not covered");
+            }
+        }
+    }
+
+    #[test]
+    fn compact_range_accumulator_matches_root_from_range() {
+        use crate::hash::leaf_hash;
+        let leaves: Vec<Hash> = (0..40u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        for size in 1..=40u64 {
+            for begin in 0..size {
+                for end in begin + 1..=size {
+                    let mut acc = CompactRange::new(begin);
+                    for leaf in &leaves[begin as usize..end as usize] {
+                        acc.append(*leaf).expect("append");
+                    }
+                    assert_eq!(acc.nodes.len(), compact_range(begin, end).len());
+                    // Any proof of the right shape: compare against the batch computation.
+                    let (l, r) = range_proof_len(begin, end, size).expect("len");
+                    let proof = RangeProof {
+                        left: leaves[..l].to_vec(),
+                        right: leaves[..r].to_vec(),
+                    };
+                    let slice = &leaves[begin as usize..end as usize];
+                    assert_eq!(
+                        acc.root(size, &proof).expect("root"),
+                        root_from_range(begin, end, size, slice, &proof).expect("batch"),
+                        "[{begin},{end}) of {size}"
+                    );
+                }
             }
         }
     }

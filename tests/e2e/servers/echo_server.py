@@ -12,6 +12,8 @@ Behaviour, per received line:
     then answers ``{"emitted": n}``; how a test makes the server send arbitrary bytes;
   - ``test/big``: answers ``{"text": "x" * params.size}``;
   - ``test/exit``: answers, then exits with ``params.code``;
+  - ``test/sink``: answers ``{"method": ..., "received_bytes": len(line)}`` (a small answer to a
+    large request);
   - anything else: answers ``{"method": ..., "params": ..., "received_bytes": len(line)}``;
 - notifications and responses: no reply.
 Exits 0 at end of input.
@@ -57,6 +59,8 @@ def main() -> int:
             send({"jsonrpc": "2.0", "id": rid, "result": {"emitted": len(params["lines"])}})
         elif method == "test/big":
             send({"jsonrpc": "2.0", "id": rid, "result": {"text": "x" * int(params["size"])}})
+        elif method == "test/sink":
+            send({"jsonrpc": "2.0", "id": rid, "result": {"method": method, "received_bytes": len(line)}})
         elif method == "test/exit":
             send({"jsonrpc": "2.0", "id": rid, "result": {}})
             return int(params["code"])

@@ -9,6 +9,7 @@ untouched; SIGTERM, SIGINT and SIGHUP are passed on; the exit status is the comm
 (128 + signal number when a signal ended it).
 """
 
+import os
 import signal
 import subprocess
 import sys
@@ -51,4 +52,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # os._exit: the pump thread may still be blocked reading stdin, and a normal interpreter
+    # shutdown would abort on the buffered reader's lock.
+    sys.stdout.flush()
+    os._exit(status)

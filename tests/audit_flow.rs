@@ -1,0 +1,423 @@
+//! The auditor's flow, end to end through the binary: record a session with `vanguard start`,
+//! take a receipt for the blocked call (`ledger proof`), a slice (`ledger export`) and a
+//! consistency proof (`ledger consistency`), and check each with `vanguard verify` and the
+//! ledger's vkey; tampered evidence and a wrong key are refused with the documented exit codes.
+
+use base64::Engine as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use vanguard_verifier::{SignerKey, VerifierKey};
+
+/// Longest any child may run before the test kills it and fails.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+const INITIALIZE: &str =
+    r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#;
+const ATTACK: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"../../../../etc/passwd"}}}"#;
+const BENIGN: &str = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#;
+
+fn echo_server() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/servers/echo_server.py")
+}
+
+fn vanguard() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vanguard"));
+    for var in ["VANGUARD_LEDGER", "VANGUARD_KEY", "VANGUARD_RULES"] {
+        c.env_remove(var);
+    }
+    c.env("VANGUARD_LOG", "warn");
+    c
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Waits for `child` at most [`TIMEOUT`], killing it if it overruns.
+fn wait_bounded(mut child: Child, what: &str) -> Output {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match child.try_wait().expect("try_wait") {
+            Some(_) => return child.wait_with_output().expect("collect output"),
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("collect output");
+                panic!(
+                    "{what} did not finish in {TIMEOUT:?}; stderr:\n{}",
+                    text(&out.stderr)
+                );
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    let child = vanguard()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vanguard runs");
+    wait_bounded(child, &format!("vanguard {args:?}"))
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "vanguard {args:?} failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// `vanguard verify FILE --key VKEY`: (exit code, stdout + stderr).
+fn verify(file: &Path, key: &str) -> (i32, String) {
+    let out = run(&["verify", &file.display().to_string(), "--key", key]);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    (out.status.code().expect("exit code"), all)
+}
+
+fn assert_valid(file: &Path, key: &str) {
+    let (code, out) = verify(file, key);
+    assert_eq!(code, 0, "{} should verify:\n{out}", file.display());
+}
+
+/// Records one proxy session on `ledger`; returns the agent-facing replies.
+fn record_session(ledger: &str, lines: &[&str]) -> String {
+    let mut child = vanguard()
+        .args(["start", "--ledger", ledger, "--", "python3"])
+        .arg(echo_server())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vanguard start runs");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        for line in lines {
+            writeln!(stdin, "{line}").expect("write");
+        }
+    }
+    let out = wait_bounded(child, "vanguard start");
+    assert!(out.status.success(), "proxy failed: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+fn checkpoint_size(ledger: &str) -> u64 {
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&["ledger", "status", "--ledger", ledger, "--json"]))
+            .expect("status json");
+    status["checkpoint_size"].as_u64().expect("a checkpoint")
+}
+
+struct Flow {
+    dir: tempfile::TempDir,
+    ledger: String,
+    vkey: String,
+    blocked: u64,
+    session: String,
+    /// The latest checkpoint size after the first session.
+    first_size: u64,
+}
+
+impl Flow {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// Two sessions on one ledger (so there are two checkpoints), the first with a blocked attack.
+fn flow() -> Flow {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = dir.path().join("l.redb").display().to_string();
+    let replies = record_session(&ledger, &[INITIALIZE, ATTACK, BENIGN]);
+    let blocked = replies
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["id"] == 2)
+        .unwrap_or_else(|| panic!("no reply to the attack: {replies}"));
+    let blocked = blocked["error"]["data"]["ledger_index"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("the attack was not blocked with a ledger index: {blocked}"));
+    let log = ok(&["ledger", "log", "--ledger", &ledger, "--json"]);
+    let first: serde_json::Value =
+        serde_json::from_str(log.lines().next().expect("an entry")).expect("entry json");
+    let session = first["session"].as_str().expect("session").to_owned();
+    let first_size = checkpoint_size(&ledger);
+    record_session(&ledger, &[INITIALIZE, BENIGN]);
+    let vkey = ok(&["keys", "show", "--ledger", &ledger]).trim().to_owned();
+    Flow {
+        dir,
+        ledger,
+        vkey,
+        blocked,
+        session,
+        first_size,
+    }
+}
+
+#[test]
+fn audit_flow_receipt_slice_and_consistency_verify() {
+    let f = flow();
+
+    // Receipt for the blocked call, with its payload.
+    let receipt = f.path("receipt.json");
+    let seq = f.blocked.to_string();
+    ok(&[
+        "ledger",
+        "proof",
+        &seq,
+        "--with-payload",
+        "-o",
+        &receipt.display().to_string(),
+        "--ledger",
+        &f.ledger,
+    ]);
+    assert_valid(&receipt, &f.vkey);
+    let original = std::fs::read_to_string(&receipt).expect("receipt");
+    let json: serde_json::Value = serde_json::from_str(&original).expect("receipt json");
+    assert_eq!(json["entry"]["seq"], f.blocked);
+    assert_eq!(json["entry"]["verdict"]["action"], "block");
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(json["payload"].as_str().expect("payload kept"))
+        .expect("base64");
+    assert_eq!(payload, ATTACK.as_bytes());
+
+    // Without -o, the same receipt on stdout.
+    let stdout = ok(&[
+        "ledger",
+        "proof",
+        &seq,
+        "--with-payload",
+        "--ledger",
+        &f.ledger,
+    ]);
+    assert_eq!(stdout, original);
+
+    // One character of the rule id changed: the entry is no longer the one in the tree.
+    let rule = json["entry"]["verdict"]["rules"][0]
+        .as_str()
+        .expect("a rule matched");
+    let mut forged_rule = rule.to_owned();
+    let last = forged_rule.pop().expect("non-empty rule id");
+    forged_rule.push(if last == 'x' { 'y' } else { 'x' });
+    let tampered = original.replacen(&format!("\"{rule}\""), &format!("\"{forged_rule}\""), 1);
+    assert_ne!(tampered, original);
+    let bad = f.path("tampered-rule.json");
+    std::fs::write(&bad, &tampered).expect("write");
+    let (code, out) = verify(&bad, &f.vkey);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("entry is included in the checkpoint"), "{out}");
+
+    // One character of the payload changed: it no longer matches the entry's digest.
+    let forged_payload = String::from_utf8(payload)
+        .expect("utf-8")
+        .replace("passwd", "shadow");
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let tampered = original.replacen(
+        json["payload"].as_str().expect("payload"),
+        &b64(forged_payload.as_bytes()),
+        1,
+    );
+    let bad = f.path("tampered-payload.json");
+    std::fs::write(&bad, &tampered).expect("write");
+    let (code, out) = verify(&bad, &f.vkey);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("payloads match their digests"), "{out}");
+
+    // A key that is not the ledger's: the input cannot be checked at all.
+    let vkey: VerifierKey = f.vkey.parse().expect("vkey");
+    let other = SignerKey::from_seed(vkey.name().clone(), [7; 32]).verifier_key();
+    let (code, out) = verify(&receipt, &other.to_string());
+    assert_eq!(code, 2, "{out}");
+
+    // The first session as a slice, with payloads.
+    let slice = f.path("session.vgslice");
+    let stderr = run(&[
+        "ledger",
+        "export",
+        "--session",
+        &f.session,
+        "--with-payloads",
+        "-o",
+        &slice.display().to_string(),
+        "--ledger",
+        &f.ledger,
+    ]);
+    assert!(stderr.status.success(), "{}", text(&stderr.stderr));
+    assert_valid(&slice, &f.vkey);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&slice)
+        .expect("slice")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("slice line"))
+        .collect();
+    assert_eq!(lines[0]["filter"]["session"], f.session.as_str());
+    assert_eq!(lines[0]["begin"], 0);
+    assert_eq!(
+        lines[0]["end"], f.first_size,
+        "the first session is the whole first checkpoint"
+    );
+    assert!(lines
+        .iter()
+        .any(|l| l["entry"]["seq"] == f.blocked && l["payload"].is_string()));
+    assert!(lines.last().expect("trailer")["checkpoint"].is_string());
+    // No partial file is left behind.
+    assert!(!f.path("session.vgslice.partial").exists());
+
+    // Entries 1..=3, only blocked ones in full.
+    let blocked_slice = f.path("blocked.vgslice");
+    ok(&[
+        "ledger",
+        "export",
+        "--from",
+        "1",
+        "--to",
+        "3",
+        "--verdict",
+        "block",
+        "-o",
+        &blocked_slice.display().to_string(),
+        "--ledger",
+        &f.ledger,
+    ]);
+    assert_valid(&blocked_slice, &f.vkey);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&blocked_slice)
+        .expect("slice")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("slice line"))
+        .collect();
+    assert_eq!(lines[0]["filter"]["verdict"], "block");
+    assert_eq!(
+        (lines[0]["begin"].as_u64(), lines[0]["end"].as_u64()),
+        (Some(1), Some(4))
+    );
+    assert_eq!(lines.len(), 1 + 3 + 1);
+    for l in &lines[1..4] {
+        if let Some(e) = l.get("entry") {
+            assert_eq!(e["verdict"]["action"], "block", "{l}");
+        }
+    }
+    if (1..=3).contains(&f.blocked) {
+        assert!(lines.iter().any(|l| l["entry"]["seq"] == f.blocked));
+    }
+
+    // A tampered slice: one leaf hash changed.
+    let original = std::fs::read_to_string(&blocked_slice).expect("slice");
+    let leaf = lines[1..4]
+        .iter()
+        .find_map(|l| l["leaf"].as_str())
+        .expect("a leaf line");
+    let mut forged = leaf.to_owned();
+    let c = forged.pop().expect("hex");
+    forged.push(if c == '0' { '1' } else { '0' });
+    let bad = f.path("tampered.vgslice");
+    std::fs::write(&bad, original.replacen(leaf, &forged, 1)).expect("write");
+    let (code, out) = verify(&bad, &f.vkey);
+    assert_eq!(code, 1, "{out}");
+
+    // Consistency between the first session's checkpoint and the latest, and explicit sizes.
+    let latest = checkpoint_size(&f.ledger);
+    assert!(latest > f.first_size);
+    let cons = f.path("consistency.json");
+    ok(&[
+        "ledger",
+        "consistency",
+        &f.first_size.to_string(),
+        "-o",
+        &cons.display().to_string(),
+        "--ledger",
+        &f.ledger,
+    ]);
+    assert_valid(&cons, &f.vkey);
+    let explicit = ok(&[
+        "ledger",
+        "consistency",
+        &f.first_size.to_string(),
+        &latest.to_string(),
+        "--ledger",
+        &f.ledger,
+    ]);
+    assert_eq!(
+        explicit,
+        std::fs::read_to_string(&cons).expect("consistency")
+    );
+}
+
+#[test]
+fn evidence_commands_refuse_what_they_cannot_prove() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = dir.path().join("l.redb").display().to_string();
+    record_session(&ledger, &[INITIALIZE, BENIGN]);
+    let size = checkpoint_size(&ledger);
+    let out_file = dir.path().join("x.vgslice").display().to_string();
+
+    // No such entry.
+    let out = run(&["ledger", "proof", "9999", "--ledger", &ledger]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no entry 9999"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A checkpoint size never signed.
+    let out = run(&["ledger", "consistency", "9999", "--ledger", &ledger]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("9999"), "{}", text(&out.stderr));
+
+    // An unknown session, and no selection at all.
+    let out = run(&[
+        "ledger",
+        "export",
+        "--session",
+        "nope",
+        "-o",
+        &out_file,
+        "--ledger",
+        &ledger,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
+    assert!(!Path::new(&out_file).exists());
+    let out = run(&["ledger", "export", "-o", &out_file, "--ledger", &ledger]);
+    assert!(!out.status.success());
+
+    // A range past the end is cut at the latest signed checkpoint, and says so.
+    let out = run(&[
+        "ledger", "export", "--from", "0", "--to", "9999", "-o", &out_file, "--ledger", &ledger,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let header: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&out_file)
+            .expect("slice")
+            .lines()
+            .next()
+            .expect("header"),
+    )
+    .expect("header json");
+    assert_eq!(header["end"], size);
+    assert!(
+        text(&out.stderr).contains("left out"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn evidence_commands_explain_themselves_with_an_example() {
+    for cmd in ["proof", "export", "consistency"] {
+        let help = ok(&["ledger", cmd, "--help"]);
+        assert!(help.contains("Examples:"), "{cmd}: {help}");
+        assert!(
+            help.contains(&format!("vanguard ledger {cmd}")),
+            "{cmd}: {help}"
+        );
+    }
+}
