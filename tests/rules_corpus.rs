@@ -120,3 +120,28 @@ fn attack_corpus_is_blocked_by_the_expected_rule() {
     }
     assert!(missed.is_empty(), "missed attacks:\n{}", missed.join("\n"));
 }
+
+#[test]
+fn benign_server_responses_are_not_blocked() {
+    let inspector = inspector();
+    let corpus = corpus("benign_responses.jsonl");
+    assert!(corpus.len() >= 30, "only {} benign responses", corpus.len());
+    let mut blocked = Vec::new();
+    for (name, message, _) in &corpus {
+        let line = serde_json::to_vec(message).expect("serialise");
+        let verdict = inspector
+            .inspect_line(Direction::ServerToAgent, &line)
+            .verdict;
+        if verdict.is_block() {
+            blocked.push(format!(
+                "{name}: {:?}",
+                verdict.rule_ids().collect::<Vec<_>>()
+            ));
+        }
+    }
+    assert!(
+        blocked.is_empty(),
+        "false blocks of server messages:\n{}",
+        blocked.join("\n")
+    );
+}
