@@ -149,8 +149,10 @@ pub fn check_with_keys(
     let origin = snap.meta_string(crate::ledger::store::meta::ORIGIN)?;
     let mut checkpoints = 0u64;
     let mut problem = None;
+    let mut latest_signed = 0u64;
     snap.for_each_checkpoint(|cp_size, note| {
         checkpoints += 1;
+        latest_signed = latest_signed.max(cp_size);
         let fail = |check: &'static str, detail: String| Problem {
             seq: None,
             check,
@@ -180,6 +182,18 @@ pub fn check_with_keys(
     })?;
     if problem.is_some() {
         report.problem = problem;
+        return Ok(report);
+    }
+    // Every commit signs a checkpoint over the whole log, so entries past the latest signature
+    // were written by something other than the writer (or their checkpoints were removed).
+    if size > 0 && latest_signed != size {
+        report.problem = Some(Problem {
+            seq: Some(latest_signed),
+            check: "unsigned entries",
+            detail: format!(
+                "the latest signed checkpoint covers {latest_signed} of {size} entries"
+            ),
+        });
         return Ok(report);
     }
     report.checkpoints = checkpoints;

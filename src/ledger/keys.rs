@@ -78,15 +78,24 @@ fn create(path: &Path, origin: &str) -> Result<SignerKey, LedgerError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
     }
-    // create_new: never overwrite a key that appeared since we looked.
+    // Written under a temporary name, synced, then linked into place: a crash never leaves a
+    // partial key at `path`, and linking (unlike renaming) never overwrites a key that
+    // appeared since we looked.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".creating-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(|e| fail(e.to_string()))?;
-    file.write_all(format!("{}\n", signer.to_private_text()).as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| fail(e.to_string()))?;
+    let written = options.open(&tmp).and_then(|mut file| {
+        file.write_all(format!("{}\n", signer.to_private_text()).as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    linked.map_err(|e| fail(e.to_string()))?;
     tracing::info!(path = %path.display(), vkey = %signer.verifier_key(), "created ledger signing key");
     Ok(signer)
 }
