@@ -11,7 +11,7 @@
 
 use crate::ledger::keys::LedgerKey;
 use crate::ledger::store::{
-    self, storage, LedgerError, TableHashes, CHECKPOINTS, ENTRIES, HASHES, META, PAYLOADS,
+    self, storage, LedgerError, TableHashes, CHECKPOINTS, ENTRIES, HASHES, PAYLOADS,
 };
 use redb::{Database, Durability as RedbDurability, ReadableTableMetadata};
 use std::sync::Arc;
@@ -121,6 +121,8 @@ pub fn start(
     durability: Durability,
 ) -> Result<(Recorder, std::thread::JoinHandle<()>), LedgerError> {
     let tip = read_tip(&db)?;
+    // The mode in force, recorded once when writing starts rather than in every commit.
+    store::set_meta(&db, store::meta::DURABILITY, durability.as_str().as_bytes())?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let mut writer = Writer {
         db,
@@ -263,9 +265,6 @@ impl Writer {
             let note = self.key.sign_checkpoint(size, &root)?;
             let mut checkpoints = txn.open_table(CHECKPOINTS).map_err(storage)?;
             checkpoints.insert(size, note.as_str()).map_err(storage)?;
-            let mut meta = txn.open_table(META).map_err(storage)?;
-            meta.insert(store::meta::DURABILITY, self.durability.as_str().as_bytes())
-                .map_err(storage)?;
             debug_assert_eq!(entries.len().unwrap_or(size), size);
         }
         txn.commit().map_err(storage)?;
