@@ -70,6 +70,7 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
     let rule_count = rules.len();
     let rules_digest = vanguard::inspect::rules::digest(&rules);
     let inspector = Inspector::new(rules, config)?;
+    release_freed_memory();
     tracing::info!(rules = rule_count, "rules loaded");
     let max = usize::try_from(args.max_message_bytes).context("--max-message-bytes")?;
     let session = Arc::new(Session::new(Arc::new(inspector), max));
@@ -105,12 +106,16 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         identity.clone(),
         args.record_payloads,
     ));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread drives both pumps: a stdio session is one agent, inspection takes
+    // microseconds, and the ledger writer has its own thread. A work-stealing pool only added
+    // cross-thread wake-ups per message (measured: benches/load, docs/benchmarks.md).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let code = runtime.block_on(stdio::run(&server, session, Some(recorder), shutdown))?;
-    // Our stdin reader sits in a blocking read that only the agent can end; do not wait for it.
+    // With a terminal or file on stdin, the reader sits in a blocking read that only the agent
+    // can end; do not wait for it.
     runtime.shutdown_background();
     let stop =
         serde_json::json!({ "type": "stop", "exit_code": code, "session": identity.session });
@@ -119,4 +124,14 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
     }
     ledger.close();
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// Compiling the rules leaves several MiB of freed scratch memory that glibc keeps for the
+/// process; hand it back once, since the proxy may run for days next to an agent.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }

@@ -53,8 +53,23 @@ impl Inspector {
     /// Parses and inspects one line. A line that does not parse gets an allow verdict here:
     /// it is never forwarded, and the caller answers it with the parse error instead.
     pub fn inspect_line(&self, direction: Direction, line: &[u8]) -> Inspection {
+        self.inspect_line_with(direction, line, |_| {})
+    }
+
+    /// [`Inspector::inspect_line`], letting the caller complete the parsed message before the
+    /// rules run: a response learns the method and tool of the request it answers, so
+    /// `match_tools` rules apply to it in the one pass.
+    pub fn inspect_line_with(
+        &self,
+        direction: Direction,
+        line: &[u8],
+        complete: impl FnOnce(&mut Message),
+    ) -> Inspection {
         let depth = limits::nesting_depth(line);
-        let message = Message::parse(direction, line);
+        let mut message = Message::parse(direction, line);
+        if let Ok(m) = &mut message {
+            complete(m);
+        }
         if depth > self.config.max_depth {
             let verdict = Verdict::single(Finding {
                 rule: RULE_DEPTH.into(),

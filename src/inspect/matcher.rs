@@ -20,7 +20,8 @@ const SET_SIZE_LIMIT: usize = 256 << 20;
 pub struct CompiledRule {
     pub rule: Rule,
     pub source: std::path::PathBuf,
-    regex: Regex,
+    /// Only for `recursive_match: false` rules; the others match through the set.
+    regex: Option<Regex>,
     tools: Option<Vec<String>>,
     /// Exact field paths, split on dots, for `recursive_match: false` rules.
     fields: Vec<Vec<String>>,
@@ -69,14 +70,26 @@ impl Matcher {
     pub fn new(loaded: Vec<LoadedRule>) -> Result<Self, RuleError> {
         let mut rules = Vec::with_capacity(loaded.len());
         for LoadedRule { rule, source } in loaded {
-            let regex = RegexBuilder::new(&rule.pattern)
-                .size_limit(SET_SIZE_LIMIT)
-                .build()
-                .map_err(|e| RuleError::Pattern {
-                    path: source.clone(),
-                    id: rule.id.clone(),
-                    reason: e.to_string(),
-                })?;
+            let pattern_error = |reason: String| RuleError::Pattern {
+                path: source.clone(),
+                id: rule.id.clone(),
+                reason,
+            };
+            // Recursive rules only ever run inside their direction's set; a rule of their own
+            // would cost megabytes for nothing. Parsing still names the rule whose pattern is
+            // wrong, which the set's error cannot.
+            let regex = if rule.is_recursive() {
+                regex_syntax::Parser::new()
+                    .parse(&rule.pattern)
+                    .map_err(|e| pattern_error(e.to_string()))?;
+                None
+            } else {
+                let regex = RegexBuilder::new(&rule.pattern)
+                    .size_limit(SET_SIZE_LIMIT)
+                    .build()
+                    .map_err(|e| pattern_error(e.to_string()))?;
+                Some(regex)
+            };
             let fields = rule
                 .match_fields
                 .iter()
@@ -154,12 +167,13 @@ impl Matcher {
         }
         for &i in &set.exact {
             let rule = &self.rules[i];
+            let Some(regex) = &rule.regex else { continue };
             if !rule.applies_to_tool(message.tool.as_deref()) {
                 continue;
             }
             for path in &rule.fields {
                 if let Some(text) = lookup(&message.body, path).and_then(scalar_text) {
-                    if matches_any_view(&rule.regex, &text, &mut scan.views) {
+                    if matches_any_view(regex, &text, &mut scan.views) {
                         scan.hit[i] = true;
                     }
                 }

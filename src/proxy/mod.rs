@@ -3,8 +3,9 @@
 //! - [`framing`]: newline-delimited lines of any size up to a limit.
 //! - [`jsonrpc`]: the one place where decisions become JSON-RPC error replies.
 //! - [`pump`]: inspect each line of one direction and route it (forward, answer, or withhold).
-//! - [`stdio`]: the stdio transport: a child process, signals and exit codes.
+//! - [`stdio`] (with `agent_io`, our own stdin/stdout): the stdio transport: a child process, signals and exit codes.
 
+mod agent_io;
 pub mod framing;
 pub mod jsonrpc;
 pub mod pump;

@@ -155,8 +155,18 @@ impl Session {
                 return Decision::malformed(route, problem, None, Verdict::allow());
             }
         };
-        let inspection = self.inspector.inspect_line(direction, line);
-        let mut message = match inspection.message {
+        // Responses are inspected knowing which call they answer, so `match_tools` applies.
+        let inspection = self
+            .inspector
+            .inspect_line_with(direction, line, |message| {
+                if matches!(message.kind, MessageKind::Response | MessageKind::Error) {
+                    if let Some(origin) = self.take_origin(direction, message) {
+                        message.method = origin.method;
+                        message.tool = origin.tool;
+                    }
+                }
+            });
+        let message = match inspection.message {
             Ok(message) => message,
             Err(err) => {
                 let id = err.reply_id();
@@ -188,20 +198,7 @@ impl Session {
                 );
             }
         };
-        // Responses are inspected knowing which call they answer, so `match_tools` applies.
-        let verdict = if matches!(message.kind, MessageKind::Response | MessageKind::Error) {
-            if let Some(origin) = self.take_origin(direction, &message) {
-                message.method = origin.method;
-                message.tool = origin.tool;
-            }
-            if inspection.verdict.is_block() {
-                inspection.verdict
-            } else {
-                self.inspector.inspect(&message)
-            }
-        } else {
-            inspection.verdict
-        };
+        let verdict = inspection.verdict;
         if verdict.action() != Action::Allow {
             log_verdict(direction, Some(&message), &verdict);
         }

@@ -11,7 +11,7 @@
 
 use crate::inspect::Direction;
 use crate::proxy::pump::{pump, Recording, Session};
-use crate::proxy::writer;
+use crate::proxy::{agent_io, writer};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::process::ExitStatus;
@@ -150,14 +150,14 @@ pub async fn run<L: Recording>(
     };
     tracing::info!(program = %server.program, pid = ?pgid, "server started");
 
-    let (to_agent, agent_writer) = writer::spawn(tokio::io::stdout(), "agent");
+    let (to_agent, agent_writer) = writer::spawn(agent_io::output(), "agent");
     let (to_server, server_writer) = writer::spawn(child_in, "server");
 
     let upstream = tokio::spawn(pump(
         session.clone(),
         recorder.clone(),
         Direction::AgentToServer,
-        BufReader::with_capacity(64 * 1024, tokio::io::stdin()),
+        BufReader::with_capacity(64 * 1024, agent_io::input()),
         to_server.clone(),
         to_agent.clone(),
     ));

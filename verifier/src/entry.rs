@@ -28,7 +28,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::hash::{hex_decode_into, hex_encode, leaf_hash, Hash};
-use crate::jcs::{to_canonical_json, CanonicalJsonError, MAX_JSON_INTEGER};
+use crate::jcs::{
+    to_canonical_json, write_decimal, write_string, CanonicalJsonError, MAX_JSON_INTEGER,
+};
 
 /// The only entry format version.
 pub const ENTRY_VERSION: u32 = 1;
@@ -307,10 +309,104 @@ impl Entry {
     /// event has a canonical form.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, EntryError> {
         self.validate()?;
-        let value = serde_json::to_value(self).map_err(|e| EntryError::Json {
-            message: e.to_string(),
-        })?;
-        to_canonical_json(&value).map_err(EntryError::Event)
+        self.encode()
+    }
+
+    /// Writes the fields straight in RFC 8785 order. The entry's keys are fixed, so their
+    /// sorted order is known here; only the free-form `event` goes through the general JCS
+    /// writer. (The writer thread encodes every entry, so avoiding a `serde_json::Value`
+    /// per entry matters; `tests::typed_encoding_matches_jcs` holds it to the general path.)
+    fn encode(&self) -> Result<Vec<u8>, EntryError> {
+        let mut out = Vec::with_capacity(512);
+        out.extend_from_slice(b"{\"direction\":\"");
+        out.extend_from_slice(match self.direction {
+            Direction::AgentToServer => b"agent_to_server",
+            Direction::ServerToAgent => b"server_to_agent",
+            Direction::Proxy => b"proxy",
+        });
+        out.extend_from_slice(b"\",\"event\":");
+        match &self.event {
+            Some(event) => out.extend(to_canonical_json(event).map_err(EntryError::Event)?),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"instance\":");
+        write_string(&mut out, &self.instance);
+        out.extend_from_slice(b",\"kind\":\"");
+        out.extend_from_slice(match self.kind {
+            Kind::Request => b"request".as_slice(),
+            Kind::Response => b"response",
+            Kind::Notification => b"notification",
+            Kind::Event => b"event",
+        });
+        out.extend_from_slice(b"\",\"method\":");
+        write_optional_string(&mut out, self.method.as_deref());
+        out.extend_from_slice(b",\"payload\":");
+        match &self.payload {
+            Some(p) => {
+                out.extend_from_slice(b"{\"blake3\":\"");
+                out.extend_from_slice(hex_encode(&p.blake3.0).as_bytes());
+                out.extend_from_slice(b"\",\"len\":");
+                write_decimal(&mut out, p.len);
+                out.push(b'}');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"prev\":\"");
+        out.extend_from_slice(hex_encode(&self.prev.0).as_bytes());
+        out.extend_from_slice(b"\",\"rpc_id\":");
+        match &self.rpc_id {
+            Some(RpcId::Number(n)) => {
+                if *n < 0 {
+                    out.push(b'-');
+                }
+                write_decimal(&mut out, n.unsigned_abs());
+            }
+            Some(RpcId::String(s)) => write_string(&mut out, s),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"seq\":");
+        write_decimal(&mut out, self.seq);
+        out.extend_from_slice(b",\"server\":");
+        write_string(&mut out, &self.server);
+        out.extend_from_slice(b",\"session\":");
+        write_string(&mut out, &self.session);
+        out.extend_from_slice(b",\"time\":");
+        write_string(&mut out, &self.time);
+        out.extend_from_slice(b",\"tool\":");
+        write_optional_string(&mut out, self.tool.as_deref());
+        out.extend_from_slice(b",\"v\":");
+        write_decimal(&mut out, u64::from(self.v));
+        out.extend_from_slice(b",\"verdict\":");
+        match &self.verdict {
+            Some(v) => {
+                out.extend_from_slice(b"{\"action\":\"");
+                out.extend_from_slice(match v.action {
+                    Action::Allow => b"allow".as_slice(),
+                    Action::Warn => b"warn",
+                    Action::Block => b"block",
+                });
+                out.extend_from_slice(b"\",\"layer\":");
+                write_string(&mut out, &v.layer);
+                out.extend_from_slice(b",\"reason\":");
+                write_optional_string(&mut out, v.reason.as_deref());
+                out.extend_from_slice(b",\"rules\":[");
+                for (i, rule) in v.rules.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_string(&mut out, rule);
+                }
+                out.extend_from_slice(b"],\"score\":");
+                match v.score {
+                    Some(score) => write_decimal(&mut out, u64::from(score)),
+                    None => out.extend_from_slice(b"null"),
+                }
+                out.push(b'}');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
+        Ok(out)
     }
 
     /// RFC 6962 leaf hash of the canonical encoding (what the next entry's `prev` holds).
@@ -336,6 +432,13 @@ impl Entry {
             return Err(EntryError::NotCanonical { offset });
         }
         Ok(entry)
+    }
+}
+
+fn write_optional_string(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => write_string(out, s),
+        None => out.extend_from_slice(b"null"),
     }
 }
 

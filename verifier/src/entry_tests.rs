@@ -324,3 +324,70 @@ fn rpc_ids() {
         Err(EntryError::Json { .. })
     ));
 }
+
+/// The general path the typed encoder replaces: serde to a `Value`, then RFC 8785.
+fn encode_through_jcs(e: &Entry) -> Vec<u8> {
+    to_canonical_json(&serde_json::to_value(e).expect("to value")).expect("canonical")
+}
+
+mod typed_encoding {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        // Quotes, backslashes, control characters, non-ASCII and astral characters: everything
+        // the string escaper treats differently.
+        proptest::string::string_regex("(?s)[a-z\"\\\\\\x00-\\x1f\\u{7f}é€😀/ ]{0,12}")
+            .expect("regex")
+    }
+
+    prop_compose! {
+        fn entry()(
+            seq in 1u64..=MAX_JSON_INTEGER,
+            session in text(), instance in text(), server in text(),
+            method in proptest::option::of(text()), tool in proptest::option::of(text()),
+            id in proptest::option::of(prop_oneof![
+                (-(MAX_JSON_INTEGER as i64)..=MAX_JSON_INTEGER as i64).prop_map(RpcId::Number),
+                text().prop_map(RpcId::String),
+            ]),
+            payload in proptest::option::of((0u64..=MAX_JSON_INTEGER, any::<[u8; 32]>())),
+            verdict in proptest::option::of((0u8..3, text(), proptest::collection::vec(text(), 0..3),
+                proptest::option::of(text()), proptest::option::of(0u32..=MAX_SCORE))),
+            prev in any::<[u8; 32]>(),
+            direction in 0u8..2, kind in 0u8..3,
+        ) -> Entry {
+            let mut e = request(seq, Hash(prev));
+            e.session = session;
+            e.instance = instance;
+            e.server = server;
+            e.method = method;
+            e.tool = tool;
+            e.rpc_id = id;
+            e.payload = payload.map(|(len, d)| PayloadDigest { len, blake3: Blake3Digest(d) });
+            e.verdict = verdict.map(|(a, layer, rules, reason, score)| Verdict {
+                action: [Action::Allow, Action::Warn, Action::Block][usize::from(a)],
+                layer, rules, reason, score,
+            });
+            e.direction = [Direction::AgentToServer, Direction::ServerToAgent][usize::from(direction)];
+            e.kind = [Kind::Request, Kind::Response, Kind::Notification][usize::from(kind)];
+            e
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn typed_encoding_matches_jcs(mut e in entry(), with_event in any::<bool>(), detail in text()) {
+            if with_event {
+                e.direction = Direction::Proxy;
+                e.kind = Kind::Event;
+                e.event = Some(json!({"type": "x", "detail": detail, "n": [1, -2, {"b": null, "a": true}]}));
+            }
+            if e.prev == Hash::ZERO {
+                e.prev = Hash([1; 32]);
+            }
+            let bytes = e.canonical_bytes().expect("valid entry");
+            prop_assert_eq!(&bytes, &encode_through_jcs(&e));
+            prop_assert_eq!(Entry::parse_canonical(&bytes).expect("parses"), e);
+        }
+    }
+}

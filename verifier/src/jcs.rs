@@ -138,7 +138,7 @@ fn write_value<'a>(
     Ok(())
 }
 
-fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {
