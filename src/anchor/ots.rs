@@ -31,6 +31,7 @@
 
 use bitcoin::consensus::encode::serialize;
 use bitcoin::hashes::{sha256, Hash};
+use bitcoin::hex::DisplayHex;
 use bitcoin::merkle_tree::{MerkleBlockError, PartialMerkleTree};
 use bitcoin::{MerkleBlock, Transaction, TxMerkleNode, Txid};
 
@@ -92,10 +93,11 @@ pub enum OtsError {
     /// Replaying the operations about to be written did not end at the header's Merkle root.
     /// Never expected; checked so that a wrong file is never written.
     #[error(
-        "the OpenTimestamps operations reach {reached}, not the block's Merkle root {merkle_root}"
+        "the OpenTimestamps operations reach {}, not the block's Merkle root {merkle_root}",
+        .reached.as_hex()
     )]
     ReplayMismatch {
-        reached: String,
+        reached: Vec<u8>,
         merkle_root: TxMerkleNode,
     },
     /// An operation would take or produce more bytes than OpenTimestamps allows.
@@ -164,7 +166,7 @@ pub fn ots_proof(
     let reached = replay(digest.as_byte_array(), &ops)?;
     if reached != merkle_root.as_byte_array() {
         return Err(OtsError::ReplayMismatch {
-            reached: hex(&reached),
+            reached,
             merkle_root,
         });
     }
@@ -230,8 +232,9 @@ fn proven_index(
             computed,
         });
     }
-    match matched.iter().position(|m| *m == txid) {
-        Some(n) => Ok(indexes[n]),
+    let index = matched.iter().zip(&indexes).find(|(m, _)| **m == txid);
+    match index {
+        Some((_, &index)) => Ok(index),
         None => Err(OtsError::TxNotInProof { txid, matched }),
     }
 }
@@ -407,7 +410,7 @@ fn replay(msg: &[u8], ops: &[Op]) -> Result<Vec<u8>, OtsError> {
 /// node has one operation and no attestation, so no `0xff` fork markers), and the Bitcoin
 /// attestation at `height` on the last node.
 fn encode(digest: &[u8; 32], ops: &[Op], height: u32) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128 + ops.iter().map(|_| 40).sum::<usize>());
+    let mut out = Vec::new();
     out.extend_from_slice(HEADER_MAGIC);
     out.push(MAJOR_VERSION);
     out.push(TAG_SHA256);
@@ -439,14 +442,6 @@ fn write_varuint(out: &mut Vec<u8>, mut value: u64) {
 fn write_varbytes(out: &mut Vec<u8>, bytes: &[u8]) {
     write_varuint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[cfg(test)]
@@ -504,9 +499,10 @@ mod tests {
             Op::Sha256,
             Op::Sha256,
         ];
-        assert_eq!(hex(&encode(digest.as_byte_array(), &ops, 300)), GOLDEN_OTS);
+        let ots = encode(digest.as_byte_array(), &ops, 300);
+        assert_eq!(ots.to_lower_hex_string(), GOLDEN_OTS);
         let reached = replay(digest.as_byte_array(), &ops).expect("within limits");
-        assert_eq!(hex(&reached), GOLDEN_RESULT);
+        assert_eq!(reached.to_lower_hex_string(), GOLDEN_RESULT);
     }
 
     #[test]
