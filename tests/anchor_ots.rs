@@ -355,7 +355,7 @@ fn a_tampered_proof_is_refused() {
 fn a_transaction_too_large_for_opentimestamps_is_refused() {
     let note = checkpoint_note(7);
     let mut anchor = anchor_tx(&note);
-    // A bare multisig-sized blob output: the non-witness serialization passes 4096 bytes.
+    // An output with a 4096-byte script: the non-witness serialization passes 4096 bytes.
     anchor.output.push(output(
         1_000,
         ScriptBuf::from_bytes(vec![0x51; MAX_OP_LENGTH]),
@@ -436,8 +436,9 @@ fn run_checker(manifest: &[Value], dir: &Path) -> Vec<Value> {
 /// and last (paired with itself), heights whose varuint takes 1 to 5 bytes. python-opentimestamps
 /// must parse each file, replay it from the note's digest to the block's Merkle root, find one
 /// Bitcoin attestation at the height, and build the very same bytes itself from the block; every
-/// single-bit flip, truncation and extension of a file must fail the replay; a file checked
-/// against another height, block or note must fail too.
+/// single-bit flip, truncation and extension of a file must fail the replay (but for append <->
+/// prepend of a node paired with itself, which is the same proof); a file checked against another
+/// height, block or note must fail too.
 #[test]
 fn python_opentimestamps_replays_every_file_to_the_merkle_root() {
     let shapes: [(usize, usize, u32); 8] = [
