@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs besides the Rust toolchain:
 #   - Node.js + npm, and the pinned MCP servers in tests/node_modules (npm ci, tests/package-lock.json)
-#   - a Python venv with the pinned packages of tests/requirements.txt (the `mcp` SDK, pytest)
+#   - a Python venv with the pinned packages of tests/requirements.txt (the `mcp` SDK, pytest,
+#     python-opentimestamps for tests/anchor_ots.rs)
 #
 # Idempotent, and fast when nothing changed: each install records a stamp of its inputs and is
 # skipped while the stamp matches. On a fresh Debian machine run as root, missing system packages
@@ -71,7 +72,7 @@ if [[ ! -f "$VENV/pyvenv.cfg" ]]; then
 fi
 pip_stamp="$("$venv_python" --version 2>&1) $(digest "$ROOT/tests/requirements.txt")"
 if [[ -f "$VENV/$STAMP_NAME" && "$(cat "$VENV/$STAMP_NAME")" == "$pip_stamp" ]] \
-      && "$venv_python" -c 'import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in ("mcp", "pytest", "pytest_timeout")))'; then
+      && "$venv_python" -c 'import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in ("mcp", "pytest", "pytest_timeout", "opentimestamps")))'; then
     log "python packages up to date ($VENV)"
 else
     log "installing python packages into $VENV"
