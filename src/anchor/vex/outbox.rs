@@ -1,0 +1,214 @@
+//! The outbox table: applying [`OutboxOp`]s inside the ledger writer's transaction, and the
+//! reads the delivery task and `vanguard vex status` make.
+
+use crate::anchor::vex::record::{OutboxItem, OutboxOp, Progress};
+use crate::ledger::store::{meta, storage, LedgerError, Snapshot, META, VEX_OUTBOX};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
+use serde::Serialize;
+
+/// Applies the outbox changes of one group commit, in the writer's transaction. `ops` pairs
+/// each change with the seq of the entry it travels with.
+///
+/// Changes for a record that is no longer in the outbox are ignored (they cannot arise from
+/// the one delivery task a ledger has, but must not resurrect a delivered record either).
+pub(crate) fn apply(txn: &WriteTransaction, ops: Vec<(u64, OutboxOp)>) -> Result<(), LedgerError> {
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let mut table = txn.open_table(VEX_OUTBOX).map_err(storage)?;
+    let mut delivered = 0u64;
+    for (seq, op) in ops {
+        match op {
+            OutboxOp::Enqueue(intent) => {
+                let item = OutboxItem::new(intent);
+                table
+                    .insert(seq, item.to_bytes().as_slice())
+                    .map_err(storage)?;
+            }
+            OutboxOp::Queued {
+                blocked_seq,
+                job_id,
+                agent_id,
+            } => {
+                if let Some(mut item) = read(&table, blocked_seq)? {
+                    item.progress = Progress::Queued { job_id, agent_id };
+                    table
+                        .insert(blocked_seq, item.to_bytes().as_slice())
+                        .map_err(storage)?;
+                }
+            }
+            OutboxOp::Requeue { blocked_seq } => {
+                if let Some(mut item) = read(&table, blocked_seq)? {
+                    item.progress = Progress::Pending;
+                    item.generation = item.generation.saturating_add(1);
+                    table
+                        .insert(blocked_seq, item.to_bytes().as_slice())
+                        .map_err(storage)?;
+                }
+            }
+            OutboxOp::Done { blocked_seq } => {
+                if table.remove(blocked_seq).map_err(storage)?.is_some() {
+                    delivered += 1;
+                }
+            }
+        }
+    }
+    if delivered > 0 {
+        let mut m = txn.open_table(META).map_err(storage)?;
+        let before = m
+            .get(meta::VEX_DELIVERED)
+            .map_err(storage)?
+            .and_then(|v| parse_count(v.value()))
+            .unwrap_or(0);
+        let after = (before + delivered).to_string();
+        m.insert(meta::VEX_DELIVERED, after.as_bytes())
+            .map_err(storage)?;
+    }
+    Ok(())
+}
+
+fn read<T: ReadableTable<u64, &'static [u8]>>(
+    table: &T,
+    seq: u64,
+) -> Result<Option<OutboxItem>, LedgerError> {
+    match table.get(seq).map_err(storage)? {
+        Some(v) => OutboxItem::from_bytes(v.value())
+            .map(Some)
+            .map_err(|e| LedgerError::Inconsistent(format!("VEX outbox record {seq}: {e}"))),
+        None => Ok(None),
+    }
+}
+
+fn parse_count(bytes: &[u8]) -> Option<u64> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// Up to `limit` outbox records from seq `from` on, in seq order.
+pub fn records(
+    snap: &Snapshot,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<(u64, OutboxItem)>, LedgerError> {
+    let table = match snap.txn().open_table(VEX_OUTBOX) {
+        Ok(t) => t,
+        // A ledger written before the outbox existed has nothing queued.
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(storage(e)),
+    };
+    let mut out = Vec::new();
+    for row in table.range(from..).map_err(storage)?.take(limit) {
+        let (k, v) = row.map_err(storage)?;
+        let item = OutboxItem::from_bytes(v.value()).map_err(|e| {
+            LedgerError::Inconsistent(format!("VEX outbox record {}: {e}", k.value()))
+        })?;
+        out.push((k.value(), item));
+    }
+    Ok(out)
+}
+
+/// What `vanguard vex status` shows.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    /// Records not yet finished (pending + queued).
+    pub queue_depth: u64,
+    /// Of those, not yet accepted by VEX.
+    pub pending: u64,
+    /// Of those, accepted (a job id is recorded) with the outcome still to come.
+    pub queued: u64,
+    pub oldest: Option<Oldest>,
+    /// Records whose final answer is recorded in the ledger.
+    pub delivered: u64,
+    pub agent_id: Option<String>,
+    pub agent_url: Option<String>,
+    pub last_error: Option<LastError>,
+}
+
+/// The oldest record still in the outbox.
+#[derive(Clone, Debug, Serialize)]
+pub struct Oldest {
+    pub seq: u64,
+    /// The blocked entry's time.
+    pub time: String,
+}
+
+/// The last delivery error, as stored in the meta table.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct LastError {
+    pub time: String,
+    pub error: String,
+}
+
+/// The agent this ledger created on a VEX server, as stored in the meta table.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct StoredAgent {
+    pub url: String,
+    pub agent_id: String,
+}
+
+impl StoredAgent {
+    pub fn read(snap: &Snapshot) -> Result<Option<StoredAgent>, LedgerError> {
+        Ok(snap
+            .meta(meta::VEX_AGENT)?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+}
+
+/// Reads the outbox's state.
+pub fn status(snap: &Snapshot) -> Result<Status, LedgerError> {
+    let mut status = Status {
+        queue_depth: 0,
+        pending: 0,
+        queued: 0,
+        oldest: None,
+        delivered: snap
+            .meta(meta::VEX_DELIVERED)?
+            .and_then(|v| parse_count(&v))
+            .unwrap_or(0),
+        agent_id: None,
+        agent_url: None,
+        last_error: snap
+            .meta(meta::VEX_LAST_ERROR)?
+            .and_then(|v| serde_json::from_slice(&v).ok()),
+    };
+    if let Some(agent) = StoredAgent::read(snap)? {
+        status.agent_id = Some(agent.agent_id);
+        status.agent_url = Some(agent.url);
+    }
+    let table = match snap.txn().open_table(VEX_OUTBOX) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(status),
+        Err(e) => return Err(storage(e)),
+    };
+    status.queue_depth = table.len().map_err(storage)?;
+    for row in table.range(0..).map_err(storage)? {
+        let (k, v) = row.map_err(storage)?;
+        let seq = k.value();
+        let item = OutboxItem::from_bytes(v.value())
+            .map_err(|e| LedgerError::Inconsistent(format!("VEX outbox record {seq}: {e}")))?;
+        match item.progress {
+            Progress::Pending => status.pending += 1,
+            Progress::Queued { .. } => status.queued += 1,
+        }
+        if status.oldest.is_none() {
+            let time = snap
+                .entry(seq)?
+                .and_then(|bytes| vanguard_verifier::Entry::parse_canonical(&bytes).ok())
+                .map(|e| e.time)
+                .unwrap_or_default();
+            status.oldest = Some(Oldest { seq, time });
+        }
+    }
+    Ok(status)
+}
+
+/// Stores the last delivery error (its own small transaction; called off the async runtime).
+pub(crate) fn set_last_error(db: &redb::Database, error: &LastError) -> Result<(), LedgerError> {
+    let bytes = serde_json::to_vec(error).unwrap_or_default();
+    crate::ledger::store::set_meta(db, meta::VEX_LAST_ERROR, &bytes)
+}
+
+/// Remembers the agent created on `url` (its own small transaction).
+pub(crate) fn set_agent(db: &redb::Database, agent: &StoredAgent) -> Result<(), LedgerError> {
+    let bytes = serde_json::to_vec(agent).unwrap_or_default();
+    crate::ledger::store::set_meta(db, meta::VEX_AGENT, &bytes)
+}
