@@ -94,6 +94,8 @@ pub struct Delivery {
     configured_agent: Option<String>,
     /// The agent in use once known (tokio mutex: held while one task creates it).
     agent: tokio::sync::Mutex<Option<String>>,
+    /// An agent we created that VEX no longer knows: not to be reused from the ledger.
+    stale_agent: std::sync::Mutex<Option<String>>,
     /// No request before this instant (a `Retry-After` applies to the whole client).
     not_before: std::sync::Mutex<Instant>,
     /// The last error stored, so an unchanged error is not written again on every retry.
@@ -118,6 +120,7 @@ impl Delivery {
             client,
             configured_agent: config.agent_id.clone(),
             agent: tokio::sync::Mutex::new(config.agent_id.clone()),
+            stale_agent: std::sync::Mutex::new(None),
             not_before: std::sync::Mutex::new(Instant::now()),
             last_error: std::sync::Mutex::new(None),
         }))
@@ -241,6 +244,10 @@ impl Delivery {
                 // Our own agent may be gone (a VEX reset): make a new one next time.
                 if self.configured_agent.is_none() {
                     *self.agent.lock().await = None;
+                    *self
+                        .stale_agent
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(agent_id);
                 }
                 return Err(e.into());
             }
@@ -349,7 +356,14 @@ impl Delivery {
         .await
         .map_err(|e| StepError::Ledger(e.to_string()))?
         .map_err(|e| StepError::Ledger(e.to_string()))?;
-        if let Some(s) = stored.filter(|s| s.url == self.client.base()) {
+        let stale = self
+            .stale_agent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let usable =
+            |s: &StoredAgent| s.url == self.client.base() && Some(&s.agent_id) != stale.as_ref();
+        if let Some(s) = stored.filter(usable) {
             *agent = Some(s.agent_id.clone());
             return Ok(s.agent_id);
         }

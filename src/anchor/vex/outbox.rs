@@ -201,6 +201,23 @@ pub fn status(snap: &Snapshot) -> Result<Status, LedgerError> {
     Ok(status)
 }
 
+/// Drops the raw bytes from entry `seq`'s outbox record, if it holds them
+/// (`--vex-include-payload`): a redacted payload must not leave the ledger afterwards. Runs in
+/// the redaction's transaction.
+pub(crate) fn scrub_payload(txn: &WriteTransaction, seq: u64) -> Result<bool, LedgerError> {
+    let mut table = txn.open_table(VEX_OUTBOX).map_err(storage)?;
+    let Some(mut item) = read(&table, seq)? else {
+        return Ok(false);
+    };
+    if item.intent.payload.take().is_none() {
+        return Ok(false);
+    }
+    table
+        .insert(seq, item.to_bytes().as_slice())
+        .map_err(storage)?;
+    Ok(true)
+}
+
 /// Stores the last delivery error (its own small transaction; called off the async runtime).
 pub(crate) fn set_last_error(db: &redb::Database, error: &LastError) -> Result<(), LedgerError> {
     let bytes = serde_json::to_vec(error).unwrap_or_default();
@@ -211,4 +228,99 @@ pub(crate) fn set_last_error(db: &redb::Database, error: &LastError) -> Result<(
 pub(crate) fn set_agent(db: &redb::Database, agent: &StoredAgent) -> Result<(), LedgerError> {
     let bytes = serde_json::to_vec(agent).unwrap_or_default();
     crate::ledger::store::set_meta(db, meta::VEX_AGENT, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anchor::vex::record::BlockedIntent;
+
+    fn intent(payload: Option<&[u8]>) -> BlockedIntent {
+        BlockedIntent {
+            intent_digest: BlockedIntent::digest_of(b"x"),
+            direction: "agent_to_server".into(),
+            method: None,
+            tool: None,
+            verdict: "block".into(),
+            layer: "L1".into(),
+            rules: vec!["R".into()],
+            reason: None,
+            session: "s".into(),
+            payload: payload.and_then(BlockedIntent::payload_of),
+        }
+    }
+
+    fn db() -> (tempfile::TempDir, redb::Database) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("l.redb");
+        let db = crate::ledger::store::open_database(&path).expect("open");
+        crate::ledger::store::init_tables(&db, &path).expect("init");
+        (dir, db)
+    }
+
+    fn commit(db: &redb::Database, ops: Vec<(u64, OutboxOp)>) {
+        let txn = db.begin_write().expect("write");
+        apply(&txn, ops).expect("apply");
+        txn.commit().expect("commit");
+    }
+
+    #[test]
+    fn a_record_moves_through_its_states_and_is_counted_once() {
+        let (_dir, db) = db();
+        commit(
+            &db,
+            vec![
+                (3, OutboxOp::Enqueue(intent(None))),
+                (5, OutboxOp::Enqueue(intent(None))),
+            ],
+        );
+        let snap = Snapshot::new(&db).expect("snap");
+        let rs = records(&snap, 0, 10).expect("records");
+        assert_eq!(rs.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![3, 5]);
+        assert_eq!(rs[0].1.progress, Progress::Pending);
+        drop(snap);
+
+        let queued = OutboxOp::Queued {
+            blocked_seq: 3,
+            job_id: "j".into(),
+            agent_id: "a".into(),
+        };
+        commit(&db, vec![(6, queued)]);
+        commit(&db, vec![(7, OutboxOp::Requeue { blocked_seq: 3 })]);
+        let snap = Snapshot::new(&db).expect("snap");
+        let item = &records(&snap, 3, 1).expect("records")[0].1;
+        assert_eq!((item.generation, &item.progress), (1, &Progress::Pending));
+        drop(snap);
+
+        // Done twice (and changes to absent records) count and change nothing more.
+        commit(&db, vec![(8, OutboxOp::Done { blocked_seq: 3 })]);
+        commit(
+            &db,
+            vec![
+                (9, OutboxOp::Done { blocked_seq: 3 }),
+                (10, OutboxOp::Requeue { blocked_seq: 3 }),
+            ],
+        );
+        let snap = Snapshot::new(&db).expect("snap");
+        let st = status(&snap).expect("status");
+        assert_eq!(
+            (st.queue_depth, st.pending, st.queued, st.delivered),
+            (1, 1, 0, 1)
+        );
+        assert_eq!(st.oldest.map(|o| o.seq), Some(5));
+    }
+
+    #[test]
+    fn scrubbing_removes_only_the_payload() {
+        let (_dir, db) = db();
+        commit(&db, vec![(1, OutboxOp::Enqueue(intent(Some(b"secret"))))]);
+        let txn = db.begin_write().expect("write");
+        assert!(scrub_payload(&txn, 1).expect("scrub"));
+        assert!(!scrub_payload(&txn, 1).expect("again"));
+        assert!(!scrub_payload(&txn, 2).expect("absent"));
+        txn.commit().expect("commit");
+        let snap = Snapshot::new(&db).expect("snap");
+        let item = &records(&snap, 0, 1).expect("records")[0].1;
+        assert_eq!(item.intent, intent(None));
+    }
 }
