@@ -393,6 +393,83 @@ fn proxy_killed_mid_delivery_restarts_without_duplicates_or_loss() {
 }
 
 #[test]
+fn vex_that_lost_its_jobs_and_agent_gets_the_records_again() {
+    let s = setup();
+    let mut vex = VexServer::new(SECRET);
+    let token = mint_token(SECRET, "tenant-d", "user", 3600);
+    vex.hold_jobs(true);
+    vex.start();
+    let mut proxy = start_proxy(&s, Some(&vex.url()), &token, &[], "run.log");
+    for id in 1..=2 {
+        assert_eq!(proxy.call(id, &attack(id))["error"]["code"], -32001);
+    }
+    wait_until(
+        "both jobs followed",
+        || {
+            let jobs: BTreeSet<String> = vex
+                .requests("GET", "/api/v1/jobs/")
+                .into_iter()
+                .map(|r| r.path.split('/').nth(4).unwrap_or_default().to_owned())
+                .collect();
+            jobs.len() == 2
+        },
+        Some(&proxy),
+    );
+    // VEX restarts with its in-memory state gone: the jobs and the agent are unknown.
+    vex.stop();
+    vex.forget_everything();
+    vex.hold_jobs(false);
+    vex.start();
+    wait_until(
+        "both answers recorded",
+        || recorded_answers(&proxy) >= 2,
+        Some(&proxy),
+    );
+    assert!(proxy.finish().success());
+
+    let entries = entries(&s.ledger);
+    let blocked = blocked_seqs(&entries);
+    let lost = events_of(&entries, "vex_job_lost");
+    let queued = events_of(&entries, "vex_queued");
+    let results = events_of(&entries, "vex_result");
+    assert_eq!(lost.keys().copied().collect::<BTreeSet<_>>(), blocked);
+    for seq in &blocked {
+        assert_eq!(lost[seq].len(), 1);
+        assert_eq!(queued[seq].len(), 2, "queued before and after the loss");
+        assert_eq!(results[seq].len(), 1, "answered once");
+        let second = &queued[seq][1];
+        assert!(
+            second["idempotency_key"]
+                .as_str()
+                .expect("key")
+                .ends_with(&format!("#{seq}/1")),
+            "a new key, so the lost job is not folded in: {second}"
+        );
+        assert_eq!(results[seq][0]["job_id"], second["job_id"]);
+        assert_ne!(
+            queued[seq][0]["agent_id"], second["agent_id"],
+            "a new agent"
+        );
+    }
+    assert_eq!(vex.with(|v| v.jobs.len()), 2);
+    assert_eq!(
+        vex.with(|v| v.agents.len()),
+        1,
+        "one agent since the restart"
+    );
+    ledger_check(&s.ledger);
+    let st = vex_status(&s.ledger);
+    assert_eq!(
+        (st["queue_depth"].as_u64(), st["delivered"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert_eq!(
+        st["agent_id"],
+        queued[blocked.iter().next().expect("a seq")][1]["agent_id"]
+    );
+}
+
+#[test]
 fn bad_credentials_keep_records_queued_and_status_names_the_error() {
     let s = setup();
     let mut vex = VexServer::new(SECRET);
@@ -471,4 +548,20 @@ fn without_vex_nothing_is_queued() {
     ]);
     assert!(!ok);
     assert!(err.contains("VANGUARD_VEX_URL"), "{err}");
+    // A VEX URL that is not http(s) is refused before anything is recorded.
+    let size_before = entries(&s.ledger).len();
+    let out = Command::new(env!("CARGO_BIN_EXE_vanguard"))
+        .args(["start", "--ledger", l, "--rules", r, "--", "true"])
+        .env("VANGUARD_VEX_URL", "ftp://vex.example")
+        .env("VANGUARD_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("vanguard runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("VANGUARD_VEX_URL") && err.contains("ftp://"),
+        "{err}"
+    );
+    assert_eq!(entries(&s.ledger).len(), size_before);
 }

@@ -88,6 +88,10 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         after_eof: grace,
         after_term: grace,
     };
+    let vex = VexConfig::from_env().context("VANGUARD_VEX_URL")?;
+    if vex.is_none() && args.vex_include_payload {
+        anyhow::bail!("--vex-include-payload needs VANGUARD_VEX_URL (VEX is not configured)");
+    }
     let ledger_path = args.ledger.path_for(&server)?;
     let ledger = Ledger::open(&LedgerOptions {
         path: ledger_path.clone(),
@@ -97,10 +101,6 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
     })
     .with_context(|| format!("opening ledger {}", ledger_path.display()))?;
     let identity = Identity::new(server.to_string());
-    let vex = VexConfig::from_env();
-    if vex.is_none() && args.vex_include_payload {
-        anyhow::bail!("--vex-include-payload needs VANGUARD_VEX_URL (VEX is not configured)");
-    }
     let mut start = serde_json::json!({
         "type": "start",
         "version": env!("CARGO_PKG_VERSION"),

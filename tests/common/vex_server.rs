@@ -178,6 +178,15 @@ impl VexServer {
         });
     }
 
+    /// Forgets every agent and job, as a VEX whose in-memory queue restarted empty.
+    pub fn forget_everything(&self) {
+        self.with(|s| {
+            s.agents.clear();
+            s.jobs.clear();
+            s.by_key.clear();
+        });
+    }
+
     /// Requests that match `method` and a path starting with `prefix`.
     pub fn requests(&self, method: &str, prefix: &str) -> Vec<Logged> {
         self.with(|s| {

@@ -63,14 +63,18 @@ impl std::fmt::Debug for VexConfig {
 
 impl VexConfig {
     /// The configuration from the environment; `None` when `VANGUARD_VEX_URL` is unset or
-    /// empty (VEX off).
-    pub fn from_env() -> Option<VexConfig> {
+    /// empty (VEX off). Fails on a URL that is not http(s), before anything is recorded.
+    pub fn from_env() -> Result<Option<VexConfig>, VexError> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        Some(VexConfig {
-            url: var("VANGUARD_VEX_URL")?,
+        let Some(url) = var("VANGUARD_VEX_URL") else {
+            return Ok(None);
+        };
+        VexClient::new(&url, None)?;
+        Ok(Some(VexConfig {
+            url,
             key: var("VANGUARD_VEX_KEY"),
             agent_id: var("VANGUARD_VEX_AGENT_ID"),
-        })
+        }))
     }
 }
 
@@ -82,6 +86,9 @@ enum StepError {
     /// Recording VEX's answer, or reading the ledger, failed; nothing changed in the outbox.
     #[error("ledger: {0}")]
     Ledger(String),
+    /// The agent this ledger created is gone from VEX; the next attempt creates a new one.
+    #[error("the VEX agent is gone, creating a new one: {0}")]
+    AgentGone(VexError),
 }
 
 /// The running delivery task's shared state.
@@ -195,7 +202,7 @@ impl Delivery {
                             Class::Retry(None) | Class::Rejected => backoff(failures),
                             Class::Config => MAX_BACKOFF,
                         },
-                        StepError::Ledger(_) => backoff(failures),
+                        StepError::Ledger(_) | StepError::AgentGone(_) => backoff(failures),
                     };
                     failures = failures.saturating_add(1);
                     self.note_error(&format!("record {seq}: {e}"));
@@ -248,6 +255,7 @@ impl Delivery {
                         .stale_agent
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(agent_id);
+                    return Err(StepError::AgentGone(e));
                 }
                 return Err(e.into());
             }
