@@ -233,7 +233,12 @@ fn outage_then_every_record_arrives_exactly_once_and_retry_after_is_honoured() {
         assert_eq!(report["session"], entry.session.as_str());
         assert!(report["checkpoint"]["size"].as_u64().expect("size") > seq);
         assert!(report.get("payload").is_none(), "no payload unless asked");
-        assert!(!job.prompt.contains("etc/passwd"), "raw request never sent");
+        for field in ["method", "tool", "reason", "payload_omitted"] {
+            assert!(report.get(field).is_none(), "{field} is not sent");
+        }
+        for text in ["etc/passwd", "read_file", "password file access"] {
+            assert!(!job.prompt.contains(text), "{text:?} is never sent");
+        }
     }
     assert_eq!(reported, blocked);
 
@@ -466,6 +471,60 @@ fn vex_that_lost_its_jobs_and_agent_gets_the_records_again() {
     assert_eq!(
         st["agent_id"],
         queued[blocked.iter().next().expect("a seq")][1]["agent_id"]
+    );
+}
+
+#[test]
+fn a_report_vex_refuses_is_recorded_once_and_not_retried() {
+    let s = setup();
+    let mut vex = VexServer::new(SECRET);
+    let token = mint_token(SECRET, "tenant-e", "user", 3600);
+    vex.reject(1);
+    vex.start();
+    let mut proxy = start_proxy(&s, Some(&vex.url()), &token, &[], "run.log");
+    assert_eq!(proxy.call(1, &attack(1))["error"]["code"], -32001);
+    wait_until(
+        "the refusal recorded",
+        || {
+            proxy
+                .stderr()
+                .contains("VEX refused a blocked-intent report; recorded")
+        },
+        Some(&proxy),
+    );
+    assert_eq!(proxy.call(2, &attack(2))["error"]["code"], -32001);
+    wait_until(
+        "the second answer",
+        || recorded_answers(&proxy) >= 1,
+        Some(&proxy),
+    );
+    assert!(proxy.finish().success());
+
+    let entries = entries(&s.ledger);
+    let blocked: Vec<u64> = blocked_seqs(&entries).into_iter().collect();
+    let rejected = events_of(&entries, "vex_rejected");
+    let results = events_of(&entries, "vex_result");
+    assert_eq!(
+        rejected.keys().copied().collect::<Vec<_>>(),
+        vec![blocked[0]]
+    );
+    assert_eq!(rejected[&blocked[0]].len(), 1);
+    let ev = rejected[&blocked[0]][0];
+    assert_eq!(ev["http_status"], 422);
+    assert!(ev["error"]
+        .as_str()
+        .expect("error")
+        .contains("forbidden pattern"));
+    assert_eq!(
+        results.keys().copied().collect::<Vec<_>>(),
+        vec![blocked[1]]
+    );
+    let executes = vex.requests("POST", "/api/v1/agents/");
+    assert_eq!(executes.len(), 2, "the refused report is not sent again");
+    let st = vex_status(&s.ledger);
+    assert_eq!(
+        (st["queue_depth"].as_u64(), st["delivered"].as_u64()),
+        (Some(0), Some(2))
     );
 }
 

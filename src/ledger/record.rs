@@ -104,20 +104,19 @@ impl SessionRecorder {
             format::Direction::ServerToAgent => "server_to_agent",
             format::Direction::Proxy => "proxy",
         };
+        let (payload, payload_omitted) = match vex.include_payload {
+            true => BlockedIntent::payload_of(line),
+            false => (None, None),
+        };
         Some(OutboxOp::Enqueue(BlockedIntent {
             intent_digest: BlockedIntent::digest_of(line),
             direction: direction.into(),
-            method: entry.method.clone(),
-            tool: entry.tool.clone(),
             verdict: "block".into(),
             layer: verdict.layer.clone(),
             rules: verdict.rules.clone(),
-            reason: verdict.reason.clone(),
             session: entry.session.clone(),
-            payload: vex
-                .include_payload
-                .then(|| BlockedIntent::payload_of(line))
-                .flatten(),
+            payload,
+            payload_omitted,
         }))
     }
 

@@ -84,6 +84,8 @@ pub struct Shared {
     pub log: Vec<Logged>,
     /// Answer this many more executes with 429.
     rate_limit: u32,
+    /// Refuse this many more executes with 422, as VEX's prompt screening does.
+    reject: u32,
     retry_after_secs: u64,
     /// Keep jobs `running`.
     hold: bool,
@@ -164,6 +166,11 @@ impl VexServer {
             s.rate_limit = n;
             s.retry_after_secs = secs;
         });
+    }
+
+    /// Refuses the next `n` executes with 422 (VEX's answer to a prompt it screens out).
+    pub fn reject(&self, n: u32) {
+        self.with(|s| s.reject = n);
     }
 
     pub fn hold_jobs(&self, hold: bool) {
@@ -370,6 +377,13 @@ async fn execute(
             r.headers_mut()
                 .insert("retry-after", secs.to_string().parse().expect("header"));
             return respond(429, r);
+        }
+        if s.reject > 0 {
+            s.reject -= 1;
+            drop(s);
+            let st = StatusCode::UNPROCESSABLE_ENTITY;
+            let m = "Invalid prompt: Input contains forbidden pattern: bypass";
+            return respond(422, error(st, "VALIDATION_ERROR", m));
         }
         if !s.agents.contains_key(&agent) {
             drop(s);

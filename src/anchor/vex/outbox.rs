@@ -212,6 +212,7 @@ pub(crate) fn scrub_payload(txn: &WriteTransaction, seq: u64) -> Result<bool, Le
     if item.intent.payload.take().is_none() {
         return Ok(false);
     }
+    item.intent.payload_omitted = Some("redacted".into());
     table
         .insert(seq, item.to_bytes().as_slice())
         .map_err(storage)?;
@@ -239,14 +240,12 @@ mod tests {
         BlockedIntent {
             intent_digest: BlockedIntent::digest_of(b"x"),
             direction: "agent_to_server".into(),
-            method: None,
-            tool: None,
             verdict: "block".into(),
             layer: "L1".into(),
             rules: vec!["R".into()],
-            reason: None,
             session: "s".into(),
-            payload: payload.and_then(BlockedIntent::payload_of),
+            payload: payload.and_then(|p| BlockedIntent::payload_of(p).0),
+            payload_omitted: None,
         }
     }
 
@@ -321,6 +320,8 @@ mod tests {
         txn.commit().expect("commit");
         let snap = Snapshot::new(&db).expect("snap");
         let item = &records(&snap, 0, 1).expect("records")[0].1;
-        assert_eq!(item.intent, intent(None));
+        let mut expected = intent(None);
+        expected.payload_omitted = Some("redacted".into());
+        assert_eq!(item.intent, expected);
     }
 }

@@ -13,6 +13,10 @@ use sha2::{Digest, Sha256};
 /// Version of the stored [`OutboxItem`] JSON.
 pub const OUTBOX_VERSION: u32 = 1;
 
+/// Largest payload sent with `--vex-include-payload`: VEX refuses prompts over 50,000
+/// characters, and base64 makes 30,000 bytes 40,000 of them.
+pub const MAX_SENT_PAYLOAD: usize = 30_000;
+
 /// Format tag of the report sent to VEX.
 pub const REPORT_FORMAT: &str = "vanguard-vex-intent/v1";
 
@@ -24,18 +28,20 @@ pub struct BlockedIntent {
     pub intent_digest: Option<String>,
     /// `agent_to_server` or `server_to_agent`, as in the entry.
     pub direction: String,
-    pub method: Option<String>,
-    pub tool: Option<String>,
     /// The verdict's action: always `block` today; kept so the format can carry others.
     pub verdict: String,
     pub layer: String,
+    /// Rule ids only. Method, tool name and rule message stay out: the first two are text the
+    /// blocked message chose (part of what is never sent), and the entry named by `seq` holds
+    /// all three for whoever may read the ledger.
     pub rules: Vec<String>,
-    /// The decisive rule's message (never payload text).
-    pub reason: Option<String>,
     pub session: String,
     /// Base64 of the wire bytes, only under `vanguard start --vex-include-payload`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<String>,
+    /// Why a payload that was asked for is not there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_omitted: Option<String>,
 }
 
 impl BlockedIntent {
@@ -44,9 +50,21 @@ impl BlockedIntent {
         (!line.is_empty()).then(|| hex(&Sha256::digest(line)))
     }
 
-    /// `line` as the report's optional payload.
-    pub fn payload_of(line: &[u8]) -> Option<String> {
-        (!line.is_empty()).then(|| base64::engine::general_purpose::STANDARD.encode(line))
+    /// `line` as the report's payload, or why it cannot be one (`payload`,
+    /// `payload_omitted`).
+    pub fn payload_of(line: &[u8]) -> (Option<String>, Option<String>) {
+        if line.is_empty() {
+            return (
+                None,
+                Some("the line was refused unread (over the size limit)".into()),
+            );
+        }
+        if line.len() > MAX_SENT_PAYLOAD {
+            let why = format!("{} bytes, over the {MAX_SENT_PAYLOAD} sent", line.len());
+            return (None, Some(why));
+        }
+        let b64 = base64::engine::general_purpose::STANDARD.encode(line);
+        (Some(b64), None)
     }
 }
 
@@ -166,14 +184,12 @@ mod tests {
         BlockedIntent {
             intent_digest: BlockedIntent::digest_of(b"abc"),
             direction: "agent_to_server".into(),
-            method: Some("tools/call".into()),
-            tool: Some("read_file".into()),
             verdict: "block".into(),
             layer: "L1".into(),
             rules: vec!["PATH-001".into()],
-            reason: Some("path traversal".into()),
             session: "s1".into(),
             payload: None,
+            payload_omitted: None,
         }
     }
 
@@ -233,9 +249,18 @@ mod tests {
         assert_eq!(v["seq"], 3);
         assert_eq!(v["rules"][0], "PATH-001");
         let mut with = report.clone();
-        with.intent.payload = BlockedIntent::payload_of(b"abc");
+        (with.intent.payload, with.intent.payload_omitted) = BlockedIntent::payload_of(b"abc");
         let v: serde_json::Value = serde_json::to_value(&with).expect("json");
         assert_eq!(v["payload"], "YWJj");
+        assert!(v.get("payload_omitted").is_none());
         assert!(with.prompt().contains(REPORT_FORMAT));
+        // A payload too large for a VEX prompt is left out, and the report says so.
+        let big = vec![b'a'; MAX_SENT_PAYLOAD + 1];
+        (with.intent.payload, with.intent.payload_omitted) = BlockedIntent::payload_of(&big);
+        assert!(with.intent.payload.is_none());
+        assert!(with.intent.payload_omitted.is_some());
+        let exact = vec![b'a'; MAX_SENT_PAYLOAD];
+        (with.intent.payload, with.intent.payload_omitted) = BlockedIntent::payload_of(&exact);
+        assert!(with.prompt().chars().count() < 50_000);
     }
 }
