@@ -37,6 +37,9 @@ const POLL: Duration = Duration::from_millis(200);
 /// First retry delay; doubles per failure up to [`MAX_BACKOFF`].
 const BASE_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Least time between two stores of the last error (each is a small durable transaction that
+/// the proxy's writer would queue behind).
+const STORE_ERROR_EVERY: Duration = Duration::from_secs(10);
 /// VEX results larger than this are recorded as a digest and length only.
 const MAX_RESULT_TEXT: usize = 64 * 1024;
 
@@ -105,8 +108,9 @@ pub struct Delivery {
     stale_agent: std::sync::Mutex<Option<String>>,
     /// No request before this instant (a `Retry-After` applies to the whole client).
     not_before: std::sync::Mutex<Instant>,
-    /// The last error stored, so an unchanged error is not written again on every retry.
-    last_error: std::sync::Mutex<Option<String>>,
+    /// The last error stored and when: errors are stored at most every
+    /// [`STORE_ERROR_EVERY`], so an outage costs the ledger writer almost nothing.
+    last_error: std::sync::Mutex<Option<(String, Instant)>>,
 }
 
 impl Delivery {
@@ -480,18 +484,22 @@ impl Delivery {
         *until = (*until).max(Instant::now() + after);
     }
 
-    /// Logs an error and stores it for `vanguard vex status`, once per distinct message.
+    /// Logs an error and stores it for `vanguard vex status`: the first at once, then at
+    /// most one every [`STORE_ERROR_EVERY`] (the others are logged at debug level).
     fn note_error(&self, text: &str) {
         {
             let mut last = self
                 .last_error
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if last.as_deref() == Some(text) {
-                tracing::debug!(error = text, "VEX delivery");
+            let recent = last
+                .as_ref()
+                .is_some_and(|(_, at)| at.elapsed() < STORE_ERROR_EVERY);
+            if recent {
+                tracing::debug!(error = text, "VEX delivery will retry");
                 return;
             }
-            *last = Some(text.to_owned());
+            *last = Some((text.to_owned(), Instant::now()));
         }
         let stored = LastError {
             time: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
