@@ -26,7 +26,7 @@ use crate::ledger::writer::{Record, Recorder};
 use crate::ledger::{Identity, SessionRecorder};
 use redb::Database;
 use serde_json::{json, Map, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -140,39 +140,39 @@ impl Delivery {
     /// Delivers until the runtime stops. Never returns on its own.
     pub async fn run(self: Arc<Self>) {
         let mut tasks = tokio::task::JoinSet::new();
-        let mut in_flight: HashSet<u64> = HashSet::new();
+        // The record each running task delivers, by task.
+        let mut in_flight: HashMap<tokio::task::Id, u64> = HashMap::new();
         loop {
             if in_flight.len() < MAX_IN_FLIGHT {
                 match self.read_outbox().await {
                     Ok(items) => {
-                        for (seq, item) in items {
-                            if in_flight.len() >= MAX_IN_FLIGHT {
-                                break;
-                            }
-                            if in_flight.insert(seq) {
-                                let this = self.clone();
-                                tasks.spawn(async move {
-                                    this.deliver(seq, item).await;
-                                    seq
-                                });
-                            }
+                        let busy: HashSet<u64> = in_flight.values().copied().collect();
+                        let room = MAX_IN_FLIGHT - in_flight.len();
+                        for (seq, item) in items
+                            .into_iter()
+                            .filter(|(s, _)| !busy.contains(s))
+                            .take(room)
+                        {
+                            let this = self.clone();
+                            let task = tasks.spawn(async move { this.deliver(seq, item).await });
+                            in_flight.insert(task.id(), seq);
                         }
                     }
                     Err(e) => self.note_error(&format!("reading the VEX outbox: {e}")),
                 }
             }
             tokio::select! {
-                Some(done) = tasks.join_next() => {
-                    match done {
-                        Ok(seq) => { in_flight.remove(&seq); }
-                        // A panicking delivery must not wedge its record: forget them all and
-                        // read the outbox afresh (the others' tasks finish or are re-read).
+                Some(done) = tasks.join_next_with_id() => {
+                    let id = match done {
+                        Ok((id, ())) => id,
+                        // A panicked delivery must not wedge its record: it is read afresh
+                        // from the outbox, whose state is always what the ledger recorded.
                         Err(e) => {
                             tracing::error!(error = %e, "VEX delivery task failed");
-                            in_flight.clear();
-                            tasks.abort_all();
+                            e.id()
                         }
-                    }
+                    };
+                    in_flight.remove(&id);
                 }
                 _ = tokio::time::sleep(POLL) => {}
             }
