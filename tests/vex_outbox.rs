@@ -183,9 +183,23 @@ fn outage_then_every_record_arrives_exactly_once_and_retry_after_is_honoured() {
         "VEX was down: nothing reached it"
     );
 
-    // VEX comes back, rate limiting the first two executes.
+    // VEX comes back, rate limiting the first two executes; its jobs run until every one is
+    // followed on its event stream, then finish there.
     vex.rate_limit(2, 2);
+    vex.hold_jobs(true);
     vex.start();
+    wait_until(
+        "every job followed on its stream",
+        || {
+            vex.requests("GET", "/api/v1/jobs/")
+                .iter()
+                .filter(|r| r.path.ends_with("/stream"))
+                .count()
+                >= ATTACKS as usize
+        },
+        Some(&proxy),
+    );
+    vex.hold_jobs(false);
     wait_until(
         "every record's answer to be recorded",
         || recorded_answers(&proxy) >= ATTACKS as usize,
@@ -277,7 +291,11 @@ fn outage_then_every_record_arrives_exactly_once_and_retry_after_is_honoured() {
         let result: Value =
             serde_json::from_str(r["result"].as_str().expect("result text")).expect("result json");
         assert_eq!(result["verdict"], "block justified");
-        assert!(job.finals_served >= 1);
+        assert_eq!(
+            job.finals_streamed, 1,
+            "the answer came on the job's stream"
+        );
+        assert_eq!(job.finals_polled, 0);
     }
     ledger_check(&s.ledger);
     let st = vex_status(&s.ledger);
@@ -526,6 +544,26 @@ fn a_report_vex_refuses_is_recorded_once_and_not_retried() {
         (st["queue_depth"].as_u64(), st["delivered"].as_u64()),
         (Some(0), Some(2))
     );
+
+    // A restart reuses the agent remembered in the ledger: it is created once per ledger.
+    let mut proxy = start_proxy(&s, Some(&vex.url()), &token, &[], "run2.log");
+    assert_eq!(proxy.call(3, &attack(3))["error"]["code"], -32001);
+    wait_until(
+        "the third answer",
+        || recorded_answers(&proxy) >= 1,
+        Some(&proxy),
+    );
+    assert!(proxy.finish().success());
+    assert_eq!(vex.with(|v| v.agents.len()), 1);
+    let creations = vex
+        .requests("POST", "/api/v1/agents")
+        .iter()
+        .filter(|r| r.path == "/api/v1/agents")
+        .count();
+    assert_eq!(creations, 1, "the agent is created once per ledger");
+    let again = vex_status(&s.ledger);
+    assert_eq!(again["agent_id"], st["agent_id"]);
+    assert_eq!(again["delivered"], 3);
 }
 
 #[test]

@@ -71,8 +71,10 @@ pub struct Job {
     pub idempotency_key: Option<String>,
     pub context_id: Option<String>,
     pub prompt: String,
-    /// Times its final state was served (by GET or stream).
-    pub finals_served: u32,
+    /// Times its final state was served by `GET /api/v1/jobs/{id}`.
+    pub finals_polled: u32,
+    /// Times its final state was served on its event stream.
+    pub finals_streamed: u32,
 }
 
 #[derive(Default)]
@@ -411,7 +413,8 @@ async fn execute(
                         idempotency_key: key.clone(),
                         context_id: body["context_id"].as_str().map(str::to_owned),
                         prompt: prompt.to_owned(),
-                        finals_served: 0,
+                        finals_polled: 0,
+                        finals_streamed: 0,
                     },
                 );
                 if let Some(k) = &key {
@@ -452,7 +455,7 @@ async fn execute(
 }
 
 /// The job as VEX reports it, counting a served final state.
-fn job_view(state: &St, id: &str) -> Option<Value> {
+fn job_view(state: &St, id: &str, streamed: bool) -> Option<Value> {
     let mut s = state.lock().expect("state");
     let hold = s.hold;
     let job = s.jobs.get_mut(id)?;
@@ -461,7 +464,10 @@ fn job_view(state: &St, id: &str) -> Option<Value> {
             json!({"job_id": id, "status": "running", "result": null, "error": null, "attempts": 1}),
         );
     }
-    job.finals_served += 1;
+    match streamed {
+        true => job.finals_streamed += 1,
+        false => job.finals_polled += 1,
+    }
     let merkle: String = job
         .prompt
         .bytes()
@@ -488,7 +494,7 @@ async fn job_status(
         log(&state, "GET", path, 401, None);
         return unauthorized(why);
     }
-    match job_view(&state, &id) {
+    match job_view(&state, &id, false) {
         Some(v) => {
             log(&state, "GET", path, 200, None);
             Json(v).into_response()
@@ -520,7 +526,7 @@ async fn job_stream(
         if done {
             return None;
         }
-        match job_view(&state, &id) {
+        match job_view(&state, &id, true) {
             Some(v) => {
                 let final_ = v["status"] != "running";
                 if !final_ {
