@@ -618,6 +618,23 @@ fn bad_credentials_keep_records_queued_and_status_names_the_error() {
     assert!(proxy.finish().success());
     assert!(vex.with(|v| v.jobs.is_empty()));
     assert_eq!(vex_status(&s.ledger)["queue_depth"], 3);
+
+    // An agent-role key may execute but not create agents: the stored error says what to set.
+    let agent_key = mint_token(SECRET, "tenant-c", "agent", 600);
+    let proxy = start_proxy(&s, Some(&vex.url()), &agent_key, &[], "run3.log");
+    wait_until(
+        "the 403 to be stored",
+        || proxy.stderr().contains("stored VEX delivery error"),
+        Some(&proxy),
+    );
+    assert!(proxy.finish().success());
+    let st = vex_status(&s.ledger);
+    let error = st["last_error"]["error"].as_str().expect("error");
+    assert!(
+        error.contains("403") && error.contains("VANGUARD_VEX_AGENT_ID"),
+        "{st}"
+    );
+    assert!(vex.with(|v| v.agents.is_empty() && v.jobs.is_empty()));
 }
 
 #[test]
