@@ -97,6 +97,7 @@ fn record(identity: &Identity, n: i64) -> Record {
     Record {
         entry,
         payload: Some(payload),
+        outbox: None,
     }
 }
 

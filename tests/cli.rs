@@ -20,6 +20,7 @@ fn every_subcommand_help_explains_itself_with_an_example() {
         &["rules", "list", "--help"],
         &["rules", "test", "--help"],
         &["info", "--help"],
+        &["vex", "status", "--help"],
     ] {
         let out = vanguard(args);
         assert!(out.status.success(), "{args:?}");

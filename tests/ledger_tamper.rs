@@ -81,6 +81,7 @@ fn build() -> Original {
             .append_blocking(Record {
                 entry,
                 payload: Some(payload.into_bytes()),
+                outbox: None,
             })
             .expect("append");
         assert_eq!((committed.seq, committed.size), (i, i + 1));

@@ -1,3 +1,7 @@
-//! Bitcoin anchors of ledger checkpoints: [`ots`] exports a finished anchor as an OpenTimestamps proof.
+//! Anchors: evidence about the ledger that lives outside it.
+//!
+//! - [`ots`]: a finished Bitcoin anchor exported as an OpenTimestamps proof;
+//! - [`vex`]: blocked intents delivered to the VEX audit service from a durable outbox.
 
 pub mod ots;
+pub mod vex;

@@ -6,6 +6,7 @@ mod keys;
 mod ledger;
 mod rules;
 mod start;
+mod vex;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ enum Command {
     Ledger(ledger::LedgerCommand),
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    #[command(subcommand)]
+    Vex(vex::VexCommand),
     /// Verify a receipt, ledger slice, signed checkpoint or consistency proof offline, against
     /// a verifier key you trust. Exits 0 valid, 1 invalid, 2 unusable input. The same code as
     /// the standalone `vanguard-verify`.
@@ -119,6 +122,7 @@ pub fn main() -> ExitCode {
         Command::Info(args) => info::run(args),
         Command::Ledger(cmd) => ledger::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
+        Command::Vex(cmd) => vex::run(cmd),
         Command::Verify(args) => {
             let code =
                 vanguard_verifier::cli::run(&args, &mut std::io::stdout(), &mut std::io::stderr());

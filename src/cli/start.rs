@@ -4,8 +4,11 @@ use anyhow::Context;
 use clap::Args;
 use std::process::ExitCode;
 use std::sync::Arc;
+use vanguard::anchor::vex::{Delivery, VexConfig};
 use vanguard::inspect::{Inspector, InspectorConfig};
-use vanguard::ledger::{Identity, Ledger, LedgerOptions, PayloadPolicy, SessionRecorder};
+use vanguard::ledger::{
+    Identity, Ledger, LedgerOptions, PayloadPolicy, SessionRecorder, VexEnqueue,
+};
 use vanguard::proxy::pump::Session;
 use vanguard::proxy::stdio::{self, ServerCommand, Shutdown};
 
@@ -53,6 +56,13 @@ pub struct StartArgs {
     /// length and BLAKE3 digest).
     #[arg(long, value_enum, default_value_t = PayloadPolicy::All)]
     record_payloads: PayloadPolicy,
+
+    /// With VEX on (VANGUARD_VEX_URL), also send each blocked message's raw bytes (base64).
+    /// Off by default: VEX gets the SHA-256 digest, verdict and ledger position only.
+    /// VEX is configured by environment: VANGUARD_VEX_URL (the server), VANGUARD_VEX_KEY
+    /// (Bearer JWT), VANGUARD_VEX_AGENT_ID (an existing agent; otherwise one is created).
+    #[arg(long)]
+    vex_include_payload: bool,
 }
 
 pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
@@ -79,6 +89,10 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         after_eof: grace,
         after_term: grace,
     };
+    let vex = VexConfig::from_env().context("VANGUARD_VEX_URL")?;
+    if vex.is_none() && args.vex_include_payload {
+        anyhow::bail!("--vex-include-payload needs VANGUARD_VEX_URL (VEX is not configured)");
+    }
     let ledger_path = args.ledger.path_for(&server)?;
     let ledger = Ledger::open(&LedgerOptions {
         path: ledger_path.clone(),
@@ -88,7 +102,7 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
     })
     .with_context(|| format!("opening ledger {}", ledger_path.display()))?;
     let identity = Identity::new(server.to_string());
-    let start = serde_json::json!({
+    let mut start = serde_json::json!({
         "type": "start",
         "version": env!("CARGO_PKG_VERSION"),
         "durability": args.ledger.durability.as_str(),
@@ -97,22 +111,45 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         "limits": { "max_message_bytes": args.max_message_bytes, "max_depth": args.max_depth },
         "session": identity.session,
     });
+    if let Some(v) = &vex {
+        start["vex"] = serde_json::json!({
+            "url": v.url,
+            "include_payload": args.vex_include_payload,
+        });
+    }
     ledger
         .append_event(&identity, start)
         .context("recording the start event")?;
     tracing::info!(ledger = %ledger_path.display(), origin = ledger.origin(), durability = args.ledger.durability.as_str(), "flight recorder on");
-    let recorder = Arc::new(SessionRecorder::new(
-        ledger.recorder(),
-        identity.clone(),
-        args.record_payloads,
-    ));
-    // One thread drives both pumps: a stdio session is one agent, inspection takes
-    // microseconds, and the ledger writer has its own thread. A work-stealing pool only added
-    // cross-thread wake-ups per message (measured: benches/load, docs/benchmarks.md).
+    let mut recorder =
+        SessionRecorder::new(ledger.recorder(), identity.clone(), args.record_payloads);
+    if vex.is_some() {
+        recorder = recorder.with_vex(VexEnqueue {
+            include_payload: args.vex_include_payload,
+        });
+    }
+    let recorder = Arc::new(recorder);
+    // One thread drives both pumps (and VEX delivery): a stdio session is one agent,
+    // inspection takes microseconds, and the ledger writer has its own thread. A work-stealing
+    // pool only added cross-thread wake-ups per message (measured: benches/load,
+    // docs/benchmarks.md).
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    if let Some(config) = &vex {
+        let delivery = Delivery::new(
+            config,
+            ledger.database().clone(),
+            ledger.recorder(),
+            identity.clone(),
+            ledger.origin().to_owned(),
+        )
+        .context("configuring VEX delivery (VANGUARD_VEX_URL)")?;
+        // Off the proxy's path: it reads the outbox and records through the same writer.
+        runtime.spawn(delivery.run());
+        tracing::info!(url = %config.url, "VEX delivery on");
+    }
     let code = runtime.block_on(stdio::run(&server, session, Some(recorder), shutdown))?;
     // With a terminal or file on stdin, the reader sits in a blocking read that only the agent
     // can end; do not wait for it.

@@ -21,7 +21,7 @@ pub mod redact;
 pub mod store;
 pub mod writer;
 
-pub use record::{Identity, PayloadPolicy, SessionRecorder};
+pub use record::{Identity, PayloadPolicy, SessionRecorder, VexEnqueue};
 pub use store::{LedgerError, Snapshot};
 pub use writer::{Committed, Durability, Record, Recorder};
 

@@ -1,5 +1,6 @@
 //! What the proxy records: its decisions turned into ledger entries.
 
+use crate::anchor::vex::{BlockedIntent, OutboxOp};
 use crate::inspect::{Direction, MessageKind};
 use crate::ledger::writer::{Record, Recorder};
 use crate::proxy::pump::{Decision, Observed, Pending, Recording, Route};
@@ -65,6 +66,14 @@ pub struct SessionRecorder {
     recorder: Recorder,
     identity: Identity,
     payloads: PayloadPolicy,
+    vex: Option<VexEnqueue>,
+}
+
+/// Whether blocked messages are queued for VEX (only when `VANGUARD_VEX_URL` is set, so an
+/// unconfigured proxy pays nothing), and whether their raw bytes go with them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VexEnqueue {
+    pub include_payload: bool,
 }
 
 impl SessionRecorder {
@@ -73,7 +82,42 @@ impl SessionRecorder {
             recorder,
             identity,
             payloads,
+            vex: None,
         }
+    }
+
+    /// Queues every blocked message for VEX, in the same transaction as its entry.
+    pub fn with_vex(mut self, vex: VexEnqueue) -> Self {
+        self.vex = Some(vex);
+        self
+    }
+
+    /// The outbox record for a blocked message (see [`crate::anchor::vex`]).
+    fn vex_intent(&self, entry: &format::Entry, line: &[u8]) -> Option<OutboxOp> {
+        let vex = self.vex?;
+        let verdict = entry.verdict.as_ref()?;
+        if verdict.action != format::Action::Block {
+            return None;
+        }
+        let direction = match entry.direction {
+            format::Direction::AgentToServer => "agent_to_server",
+            format::Direction::ServerToAgent => "server_to_agent",
+            format::Direction::Proxy => "proxy",
+        };
+        let (payload, payload_omitted) = match vex.include_payload {
+            true => BlockedIntent::payload_of(line),
+            false => (None, None),
+        };
+        Some(OutboxOp::Enqueue(BlockedIntent {
+            intent_digest: BlockedIntent::digest_of(line),
+            direction: direction.into(),
+            verdict: "block".into(),
+            layer: verdict.layer.clone(),
+            rules: verdict.rules.clone(),
+            session: entry.session.clone(),
+            payload,
+            payload_omitted,
+        }))
     }
 
     /// An entry with this session's identity; the writer fills `seq`, `time` and `prev`.
@@ -108,6 +152,7 @@ impl SessionRecorder {
         Record {
             entry,
             payload: None,
+            outbox: None,
         }
     }
 
@@ -193,7 +238,15 @@ impl Recording for SessionRecorder {
             PayloadPolicy::None => false,
         };
         let payload = (keep && !line.is_empty()).then(|| line.to_vec());
-        let ticket = self.recorder.append(Record { entry, payload }).await;
+        let outbox = self.vex_intent(&entry, line);
+        let ticket = self
+            .recorder
+            .append(Record {
+                entry,
+                payload,
+                outbox,
+            })
+            .await;
         Box::pin(async move {
             ticket
                 .wait()

@@ -173,6 +173,8 @@ pub fn redact(ledger: &Ledger, seq: u64, reason: &str) -> Result<Redaction, Reda
         let mut payloads = txn.open_table(PAYLOADS).map_err(storage)?;
         payloads.remove(seq).map_err(storage)?;
     }
+    // A copy queued for VEX (`--vex-include-payload`) goes with it.
+    crate::anchor::vex::outbox::scrub_payload(&txn, seq)?;
     txn.commit().map_err(storage)?;
     tracing::info!(seq, event_seq = committed.seq, "payload redacted");
     Ok(Redaction {

@@ -6,6 +6,7 @@
 //! hashes       stored-hash index  -> 32-byte hash (Go sumdb tlog layout, ~2 per entry)
 //! checkpoints  tree size          -> signed checkpoint note (one per group commit)
 //! meta         name               -> bytes (ledger id, origin, vkey, durability, format)
+//! vex_outbox   blocked entry seq  -> outbox record JSON (only while VEX delivery is pending)
 //! ```
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -17,6 +18,8 @@ pub(crate) const PAYLOADS: TableDefinition<u64, &[u8]> = TableDefinition::new("p
 pub(crate) const HASHES: TableDefinition<u64, [u8; 32]> = TableDefinition::new("hashes");
 pub(crate) const CHECKPOINTS: TableDefinition<u64, &str> = TableDefinition::new("checkpoints");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Blocked intents awaiting delivery to VEX (`crate::anchor::vex`).
+pub(crate) const VEX_OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("vex_outbox");
 
 /// Meta keys.
 pub mod meta {
@@ -25,6 +28,12 @@ pub mod meta {
     pub const ORIGIN: &str = "origin";
     pub const VKEY: &str = "vkey";
     pub const DURABILITY: &str = "durability";
+    /// VEX agent this ledger created: `{"url": ..., "agent_id": ...}`.
+    pub const VEX_AGENT: &str = "vex_agent";
+    /// Records whose final VEX answer is recorded (decimal).
+    pub const VEX_DELIVERED: &str = "vex_delivered";
+    /// The last VEX delivery error: `{"time": ..., "error": ...}`.
+    pub const VEX_LAST_ERROR: &str = "vex_last_error";
 }
 
 /// redb's page cache. Its default (1 GiB) lets a long-running proxy's memory grow with its
@@ -227,6 +236,7 @@ pub(crate) fn init_tables(db: &Database, path: &Path) -> Result<(), LedgerError>
         txn.open_table(PAYLOADS).map_err(storage)?;
         txn.open_table(HASHES).map_err(storage)?;
         txn.open_table(CHECKPOINTS).map_err(storage)?;
+        txn.open_table(VEX_OUTBOX).map_err(storage)?;
         let mut meta = txn.open_table(META).map_err(storage)?;
         let format = meta
             .get(meta::FORMAT)
@@ -266,6 +276,11 @@ impl Snapshot {
         Ok(Self {
             txn: db.begin_read().map_err(storage)?,
         })
+    }
+
+    /// The underlying read transaction, for tables other modules own (the VEX outbox).
+    pub(crate) fn txn(&self) -> &redb::ReadTransaction {
+        &self.txn
     }
 
     /// The root hash of the whole tree (RFC 6962 `MTH` over every entry; the empty root for

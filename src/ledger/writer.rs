@@ -50,6 +50,9 @@ pub struct Record {
     pub entry: Entry,
     /// The wire bytes to keep, if the payload policy keeps them.
     pub payload: Option<Vec<u8>>,
+    /// VEX outbox hook: a change to the outbox committed in the same transaction as this
+    /// entry (queue a blocked message; record a VEX answer's effect). `None` costs nothing.
+    pub outbox: Option<crate::anchor::vex::OutboxOp>,
 }
 
 /// Where a record landed.
@@ -223,6 +226,8 @@ impl Writer {
         let mut size = self.tip.size;
         let mut prev = self.tip.prev;
         let mut last_time = self.tip.last_time;
+        // VEX outbox hook: (entry seq, change), applied below in this same transaction.
+        let mut outbox_ops = Vec::new();
         {
             let mut entries = txn.open_table(ENTRIES).map_err(storage)?;
             let mut payloads = txn.open_table(PAYLOADS).map_err(storage)?;
@@ -253,6 +258,9 @@ impl Writer {
                 if let Some(payload) = &job.record.payload {
                     payloads.insert(size, payload.as_slice()).map_err(storage)?;
                 }
+                if let Some(op) = job.record.outbox.take() {
+                    outbox_ops.push((size, op));
+                }
                 outcomes.push(Ok(size));
                 prev = leaf;
                 size += 1;
@@ -267,6 +275,7 @@ impl Writer {
             checkpoints.insert(size, note.as_str()).map_err(storage)?;
             debug_assert_eq!(entries.len().unwrap_or(size), size);
         }
+        crate::anchor::vex::outbox::apply(&txn, outbox_ops)?;
         txn.commit().map_err(storage)?;
         self.tip = Tip {
             size,
