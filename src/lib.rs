@@ -8,6 +8,7 @@
 //! What it does *not* do: it never rewrites a message it forwards. Normalisation produces views
 //! for inspection only; the bytes a tool receives are the bytes the agent sent.
 
+pub mod anchor;
 pub mod inspect;
 pub mod ledger;
 pub mod proxy;

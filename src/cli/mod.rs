@@ -1,6 +1,7 @@
 //! Flags, dispatch and the error edge: every failure becomes one `vanguard: error: ...` line on
 //! stderr with its cause chain, and an exit code.
 
+mod anchor;
 mod info;
 mod keys;
 mod ledger;
@@ -40,6 +41,8 @@ enum Command {
     Ledger(ledger::LedgerCommand),
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    #[command(subcommand)]
+    Anchor(anchor::AnchorCommand),
     /// Verify a receipt, ledger slice, signed checkpoint or consistency proof offline, against
     /// a verifier key you trust. Exits 0 valid, 1 invalid, 2 unusable input. The same code as
     /// the standalone `vanguard-verify`.
@@ -119,6 +122,7 @@ pub fn main() -> ExitCode {
         Command::Info(args) => info::run(args),
         Command::Ledger(cmd) => ledger::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
+        Command::Anchor(cmd) => anchor::run(cmd),
         Command::Verify(args) => {
             let code =
                 vanguard_verifier::cli::run(&args, &mut std::io::stdout(), &mut std::io::stderr());
