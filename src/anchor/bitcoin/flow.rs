@@ -32,8 +32,10 @@ pub enum AnchorFlowError {
     Ledger(#[from] LedgerError),
     #[error("the ledger has no signed checkpoint yet: nothing to anchor")]
     NoCheckpoint,
-    #[error("the checkpoint of {size} entries is already anchored or pending (transaction {txid}); run `vanguard anchor complete`, or anchor again once the ledger has grown")]
+    #[error("the checkpoint of {size} entries is already anchored (transaction {txid}); anchor again once the ledger has grown")]
     AlreadyAnchored { size: u64, txid: String },
+    #[error("the anchor of the checkpoint of {size} entries (transaction {txid}) is still pending; run `vanguard anchor complete` once it is mined, then commit again")]
+    Pending { size: u64, txid: String },
     #[error("the node's wallet could not sign the transaction completely: {0}")]
     Unsigned(String),
     #[error("the node returned {what} that does not decode: {message}")]
@@ -123,18 +125,19 @@ pub fn commit(
             .latest_checkpoint()?
             .ok_or(AnchorFlowError::NoCheckpoint)?;
         let log = events::scan(&snap)?;
-        let taken = log
-            .open()
-            .into_iter()
-            .map(|(_, p)| (p.checkpoint_size, p.txid.clone()))
-            .chain(
-                log.done
-                    .iter()
-                    .map(|(_, d)| (d.checkpoint_size, d.txid.clone())),
-            )
-            .find(|(s, _)| *s == latest.0);
-        if let Some((size, txid)) = taken {
-            return Err(AnchorFlowError::AlreadyAnchored { size, txid });
+        // One anchor in flight at a time: a second would pay a fee for a checkpoint that
+        // differs from the pending one only by the pending anchor's own event.
+        if let Some((_, p)) = log.open().first() {
+            return Err(AnchorFlowError::Pending {
+                size: p.checkpoint_size,
+                txid: p.txid.clone(),
+            });
+        }
+        if let Some((_, d)) = log.done.iter().find(|(_, d)| d.checkpoint_size == latest.0) {
+            return Err(AnchorFlowError::AlreadyAnchored {
+                size: d.checkpoint_size,
+                txid: d.txid.clone(),
+            });
         }
         latest
     };
