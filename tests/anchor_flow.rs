@@ -558,3 +558,63 @@ fn rpc_client_maps_bitcoin_core_errors() {
         .expect_err("no cookie");
     assert!(err.to_string().contains("reading the RPC cookie"), "{err}");
 }
+
+#[test]
+fn receipts_take_the_earliest_anchor_that_covers_them() {
+    let f = Fixture::new();
+    f.anchor(0, "commit", &["--network", "regtest"]);
+    f.node.mine(1);
+    f.anchor(0, "complete", &[]);
+    // A second session, then a second anchor.
+    record_session(&f.ledger, &[INITIALIZE, BENIGN]);
+    f.anchor(0, "commit", &["--network", "regtest"]);
+    f.node.mine(2);
+    f.anchor(0, "complete", &[]);
+    let status = f.status();
+    let done = status["done"].as_array().expect("done");
+    assert_eq!(done.len(), 2, "{status}");
+    let (first, second) = (
+        done[0]["checkpoint_size"].as_u64().expect("size"),
+        done[1]["checkpoint_size"].as_u64().expect("size"),
+    );
+    assert!(first < second);
+    // An entry under the first anchor takes the first; one between the two, the second.
+    for (seq, block) in [
+        (f.blocked, &done[0]["block_hash"]),
+        (first, &done[1]["block_hash"]),
+    ] {
+        let path = f.path(&format!("r{seq}.json"));
+        expect(
+            0,
+            &[
+                "ledger",
+                "proof",
+                &seq.to_string(),
+                "-o",
+                &path,
+                "--ledger",
+                &f.ledger,
+            ],
+        );
+        let r: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        assert_eq!(r["anchors"].as_array().map(Vec::len), Some(1), "{r}");
+        let (code, out) = f.verify(&path, &[]);
+        assert_eq!(code, 0, "{out}");
+        let block = block.as_str().expect("hash");
+        assert!(
+            out.contains(&format!("block {block}")),
+            "entry {seq} should take block {block}:\n{out}"
+        );
+    }
+    // Bad auditor flags are unusable input (2), before anything is read.
+    let path = f.path(&format!("r{}.json", f.blocked));
+    for flags in [
+        &["--network", "moon"][..],
+        &["--trusted-block", "zz"],
+        &["--headers", "/nonexistent"],
+    ] {
+        let (code, out) = f.verify(&path, flags);
+        assert_eq!(code, 2, "{flags:?}: {out}");
+    }
+}
