@@ -647,3 +647,37 @@ fn slices_carry_and_check_anchors() {
         report.warnings
     );
 }
+
+/// Known answer: the first two mainnet headers (`bitcoin-cli getblockheader $(bitcoin-cli
+/// getblockhash 0) false`, and 1) form a valid chain with real mainnet work; regtest headers
+/// do not pass as mainnet ones.
+#[test]
+fn real_mainnet_headers_pass_and_regtest_headers_do_not() {
+    let mainnet = "# mainnet blocks 0 and 1\nheight 0\n\
+        0100000000000000000000000000000000000000000000000000000000000000000000003ba3edfd7a7b12b27ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4a29ab5f49ffff001d1dac2b7c\n\
+        010000006fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000982051fd1e4ba744bbbe680e1fee14677ba1a3c3540bf7b1cdb606e857233e0e61bc6649ffff001d01e36299\n";
+    let chain = HeaderChain::parse(mainnet).expect("mainnet headers");
+    let block1: bitcoin::BlockHash =
+        "00000000839a8e6886ab5951d76f411475428afc90947ee320161bbf18eb6048"
+            .parse()
+            .expect("hash");
+    assert_eq!(chain.height_of(&block1), Some(1));
+    assert_eq!(chain.tip(), 1);
+    assert_eq!(chain.check_work(AnchorNetwork::Main), Ok(()));
+    // One changed nonce and block 1's hash misses mainnet's target.
+    let forged = mainnet.replace("01e36299", "01e36298");
+    let err = HeaderChain::parse(&forged)
+        .expect("still linked")
+        .check_work(AnchorNetwork::Main)
+        .expect_err("no work");
+    assert_eq!(err.0, 1, "{err:?}");
+    let regtest = HeaderChain::parse(&Chain::new().headers_file(0)).expect("regtest genesis");
+    assert!(regtest.check_work(AnchorNetwork::Regtest).is_ok());
+    let err = regtest
+        .check_work(AnchorNetwork::Main)
+        .expect_err("easier than mainnet");
+    assert!(
+        err.1.contains("easier than the main network's limit"),
+        "{err:?}"
+    );
+}

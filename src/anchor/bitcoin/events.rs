@@ -151,3 +151,76 @@ pub fn scan(snap: &Snapshot) -> Result<AnchorLog, LedgerError> {
     })?;
     Ok(log)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done(size: u64, txid: &str) -> Done {
+        Done {
+            event_type: DONE.into(),
+            anchor: KIND.into(),
+            network: "regtest".into(),
+            checkpoint_size: size,
+            txid: txid.into(),
+            block_hash: "00".into(),
+            height: 1,
+            block_time: 0,
+            proof: BitcoinAnchor::new(
+                vanguard_verifier::AnchorNetwork::Regtest,
+                String::new(),
+                &[],
+                &[],
+                None,
+                None,
+            ),
+        }
+    }
+
+    fn pending(size: u64, txid: &str) -> Pending {
+        Pending {
+            event_type: PENDING.into(),
+            anchor: KIND.into(),
+            network: "regtest".into(),
+            checkpoint_size: size,
+            commitment: String::new(),
+            txid: txid.into(),
+            tx: String::new(),
+            fee_sat: 0,
+        }
+    }
+
+    #[test]
+    fn covering_takes_the_smallest_anchored_size_that_holds_the_entries() {
+        let log = AnchorLog {
+            pending: vec![
+                (1, pending(10, "a")),
+                (5, pending(30, "b")),
+                (9, pending(40, "c")),
+            ],
+            abandoned: vec![(
+                10,
+                Abandoned {
+                    event_type: ABANDONED.into(),
+                    anchor: KIND.into(),
+                    txid: "c".into(),
+                    reason: "rejected".into(),
+                },
+            )],
+            done: vec![(7, done(30, "b")), (3, done(10, "a"))],
+        };
+        assert_eq!(log.covering(5).map(|d| d.checkpoint_size), Some(10));
+        assert_eq!(log.covering(10).map(|d| d.checkpoint_size), Some(10));
+        assert_eq!(log.covering(11).map(|d| d.checkpoint_size), Some(30));
+        assert!(log.covering(31).is_none());
+        assert!(
+            log.open().is_empty(),
+            "done and abandoned anchors are not open"
+        );
+        let log = AnchorLog {
+            pending: vec![(1, pending(10, "a"))],
+            ..AnchorLog::default()
+        };
+        assert_eq!(log.open().len(), 1);
+    }
+}
