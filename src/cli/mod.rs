@@ -48,7 +48,8 @@ enum Command {
     /// the standalone `vanguard-verify`.
     #[command(
         after_help = "Examples:\n  vanguard verify receipt.json --key \"$(cat ledger.vkey)\"\n  \
-                  vanguard verify incident.vgslice --key-file ledger.vkey --json"
+                  vanguard verify incident.vgslice --key-file ledger.vkey --json\n  \
+                  vanguard verify receipt.json --key \"$VKEY\" --network main --headers headers.txt"
     )]
     Verify(vanguard_verifier::cli::VerifyArgs),
     /// Print the version.

@@ -466,7 +466,9 @@ pub struct Options<'a> {
 /// `format`; text starting with a checkpoint line and holding a signature block is a bare
 /// checkpoint. Then runs that kind's checks (listed at [`crate::verify_receipt`],
 /// [`crate::verify_slice`], [`crate::ConsistencyFile::verify`], [`verify_checkpoint`]),
-/// and last, with [`Options::remembered`], the check against the remembered checkpoint.
+/// then for a receipt or slice the checks of each Bitcoin anchor it carries
+/// ([`crate::verify_bitcoin_anchor`], with [`Options::anchor`]), and last, with
+/// [`Options::remembered`], the check against the remembered checkpoint.
 pub fn verify_file(bytes: &[u8], trusted: &[VerifierKey], options: &Options<'_>) -> Report {
     verify_reader(bytes, trusted, options)
 }
