@@ -681,3 +681,68 @@ fn real_mainnet_headers_pass_and_regtest_headers_do_not() {
         "{err:?}"
     );
 }
+
+/// Every single-byte change to the `MerkleBlock` (the anchor names its block hash), and to
+/// every byte of the transaction that its id commits to, is refused. Witness bytes are not
+/// part of the txid, so changing them leaves a transaction that is still the one in the
+/// block: those must still verify.
+#[test]
+fn every_byte_flip_of_tx_and_txoutproof_is_refused() {
+    let fx = Fixture::new(8);
+    let good = fx.anchor(12);
+    let proof = Vec::<u8>::from_hex(&good.txoutproof).expect("hex");
+    for i in 0..proof.len() {
+        let mut bytes = proof.clone();
+        bytes[i] ^= 0x01;
+        let anchor = BitcoinAnchor {
+            txoutproof: bitcoin::hex::DisplayHex::to_lower_hex_string(&bytes[..]),
+            ..good.clone()
+        };
+        let report = verify(&fx.receipt(5, 12, &anchor), &fx, &AnchorOptions::default());
+        assert_eq!(
+            report.outcome,
+            Outcome::Invalid,
+            "txoutproof byte {i}: {}",
+            report.to_text()
+        );
+    }
+    let tx = Vec::<u8>::from_hex(&good.tx).expect("hex");
+    let base = serialize(&Transaction {
+        input: fx
+            .tx
+            .input
+            .iter()
+            .cloned()
+            .map(|mut i| {
+                i.witness = bitcoin::Witness::new();
+                i
+            })
+            .collect(),
+        ..fx.tx.clone()
+    })
+    .len();
+    let witness = tx.len() - base - 2;
+    let witness_at = tx.len() - 4 - witness..tx.len() - 4;
+    let mut still_valid = 0;
+    for i in 0..tx.len() {
+        let mut bytes = tx.clone();
+        bytes[i] ^= 0x01;
+        let anchor = BitcoinAnchor {
+            tx: bitcoin::hex::DisplayHex::to_lower_hex_string(&bytes[..]),
+            ..good.clone()
+        };
+        let report = verify(&fx.receipt(5, 12, &anchor), &fx, &AnchorOptions::default());
+        if witness_at.contains(&i) && report.is_valid() {
+            still_valid += 1;
+        } else {
+            assert_eq!(
+                report.outcome,
+                Outcome::Invalid,
+                "tx byte {i}: {}",
+                report.to_text()
+            );
+        }
+    }
+    // The signature and key bytes themselves (not their length prefixes) keep the txid.
+    assert_eq!(still_valid, 72 + 33, "witness bytes that keep the txid");
+}
