@@ -203,6 +203,12 @@ fn complete(args: CompleteArgs) -> anyhow::Result<ExitCode> {
                     "not yet confirmed: transaction {txid} (checkpoint of {checkpoint_size} \
                      entries) has {confirmations} confirmation(s), {needed} needed"
                 );
+                if *confirmations == 0 {
+                    println!(
+                        "  (the node reports it in no block yet; if it was mined long ago and \
+                         the wallet has spent its change, run the node with -txindex=1)"
+                    );
+                }
             }
         }
     }
