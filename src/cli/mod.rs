@@ -1,6 +1,7 @@
 //! Flags, dispatch and the error edge: every failure becomes one `vanguard: error: ...` line on
 //! stderr with its cause chain, and an exit code.
 
+mod anchor;
 mod info;
 mod keys;
 mod ledger;
@@ -43,12 +44,15 @@ enum Command {
     Keys(keys::KeysCommand),
     #[command(subcommand)]
     Vex(vex::VexCommand),
+    #[command(subcommand)]
+    Anchor(anchor::AnchorCommand),
     /// Verify a receipt, ledger slice, signed checkpoint or consistency proof offline, against
     /// a verifier key you trust. Exits 0 valid, 1 invalid, 2 unusable input. The same code as
     /// the standalone `vanguard-verify`.
     #[command(
         after_help = "Examples:\n  vanguard verify receipt.json --key \"$(cat ledger.vkey)\"\n  \
-                  vanguard verify incident.vgslice --key-file ledger.vkey --json"
+                  vanguard verify incident.vgslice --key-file ledger.vkey --json\n  \
+                  vanguard verify receipt.json --key \"$VKEY\" --network main --headers headers.txt"
     )]
     Verify(vanguard_verifier::cli::VerifyArgs),
     /// Print the version.
@@ -123,6 +127,7 @@ pub fn main() -> ExitCode {
         Command::Ledger(cmd) => ledger::run(cmd),
         Command::Keys(cmd) => keys::run(cmd),
         Command::Vex(cmd) => vex::run(cmd),
+        Command::Anchor(cmd) => anchor::run(cmd),
         Command::Verify(args) => {
             let code =
                 vanguard_verifier::cli::run(&args, &mut std::io::stdout(), &mut std::io::stderr());

@@ -3,6 +3,10 @@
 //! is proven against a checkpoint the ledger signed, so `vanguard verify` checks it offline
 //! with nothing but the ledger's vkey.
 //!
+//! Receipts and slices carry the Bitcoin anchor of the earliest completed anchored checkpoint
+//! that contains them ([`crate::anchor::bitcoin::events`]), with the consistency proof that
+//! links it to the checkpoint they are proven against.
+//!
 //! All of them read one [`Snapshot`]: a consistent view, even while nothing else writes.
 //! Slices are streamed entry by entry (memory is O(log N) hashes plus one entry and payload).
 
@@ -75,7 +79,28 @@ pub fn receipt(snap: &Snapshot, seq: u64, with_payload: bool) -> Result<Receipt,
     } else {
         None
     };
-    Ok(Receipt::new(entry, payload, seq, path, note)?)
+    let receipt = Receipt::new(entry, payload, seq, path, note)?;
+    let anchors = covering_anchor(snap, seq + 1, size)?;
+    Ok(receipt.with_anchors(anchors))
+}
+
+/// The anchor of the earliest completed anchored checkpoint holding at least `needed`
+/// entries, with the consistency proof between it and the checkpoint of `size` the evidence
+/// is proven against (none if no anchor covers it). Scans the ledger's events.
+fn covering_anchor(
+    snap: &Snapshot,
+    needed: u64,
+    size: u64,
+) -> Result<Vec<serde_json::Value>, ExportError> {
+    let log = crate::anchor::bitcoin::events::scan(snap)?;
+    let Some(done) = log.covering(needed) else {
+        return Ok(Vec::new());
+    };
+    let anchored = done.checkpoint_size;
+    let (old, new) = (anchored.min(size), anchored.max(size));
+    let hashes = snap.hash_table()?;
+    let proof = prove_tree(new, old, &TableHashes(&hashes))?;
+    Ok(vec![done.proof.clone().with_consistency(&proof).to_value()])
 }
 
 /// Which entries a slice is about.
@@ -114,6 +139,8 @@ pub struct SliceSummary {
     pub payloads: u64,
     /// Part of the selection lay past the latest signed checkpoint and was left out.
     pub clipped: bool,
+    /// The slice carries a Bitcoin anchor.
+    pub anchored: bool,
 }
 
 fn action_name(a: Action) -> &'static str {
@@ -264,6 +291,7 @@ pub fn write_slice<W: Write>(
         leaves: 0,
         payloads: 0,
         clipped,
+        anchored: false,
     };
     let mut failure: Option<ExportError> = None;
     snap.for_each_entry(begin, end, |seq, bytes| {
@@ -300,8 +328,10 @@ pub fn write_slice<W: Write>(
     }
     let hashes = snap.hash_table()?;
     let proof = prove_range(begin, end, size, &TableHashes(&hashes))?;
+    let anchors = covering_anchor(snap, end, size)?;
+    summary.anchored = !anchors.is_empty();
     // A missing entry shows here as a truncated slice.
-    w.finish(&note, &proof, None)?;
+    w.finish_anchored(&note, &proof, None, anchors)?;
     Ok(summary)
 }
 

@@ -9,6 +9,7 @@ use std::fs;
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
+use crate::anchor::{AnchorNetwork, AnchorOptions, HeaderChain, TrustedBlock};
 use crate::checkpoint::Origin;
 use crate::note::VerifierKey;
 use crate::report::{verify_reader, CheckName, Options, Report};
@@ -36,6 +37,21 @@ pub struct VerifyArgs {
     /// checkpoint is inconsistent with it (a forked history).
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
+    /// Check Bitcoin anchors against this network (main, test, testnet4, signet, regtest).
+    /// Default: the network the anchor names; an anchor on another network than the one
+    /// given fails. Anchors on anything but main are reported with a loud warning.
+    #[arg(long, value_name = "NET")]
+    pub network: Option<String>,
+    /// A Bitcoin block you trust, `HASH[:HEIGHT]` (hash as explorers show it). Without
+    /// --headers, an anchor's block must be one of these; with --headers, each must be in the
+    /// header chain. Repeatable.
+    #[arg(long = "trusted-block", value_name = "HASH[:HEIGHT]")]
+    pub trusted_blocks: Vec<String>,
+    /// A Bitcoin header chain you trust: text, a `height N` line then one 80-byte header in
+    /// hex per line, each linking to the one before (`bitcoin-cli getblockheader HASH false`
+    /// prints one). An anchor's block must be in it; confirmations are counted to its tip.
+    #[arg(long, value_name = "FILE")]
+    pub headers: Option<PathBuf>,
 }
 
 /// `vanguard-verify`'s own command line.
@@ -62,6 +78,10 @@ pub fn run(args: &VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Ok(keys) => keys,
         Err(message) => return usage_error(&message, args.json, out, err),
     };
+    let anchor = match load_anchor_options(args) {
+        Ok(a) => a,
+        Err(message) => return usage_error(&message, args.json, out, err),
+    };
     let file = match fs::File::open(&args.file) {
         Ok(f) => f,
         Err(e) => {
@@ -78,6 +98,7 @@ pub fn run(args: &VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     };
     let options = Options {
         remembered: state.map(|_| &lookup as &dyn Fn(&Origin) -> Result<Option<String>, String>),
+        anchor: Some(&anchor),
     };
     let report = verify_reader(BufReader::new(file), &keys, &options);
     if let (Some(dir), Some(remember)) = (state, &report.remember) {
@@ -109,6 +130,41 @@ fn usage_error(message: &str, json: bool, out: &mut dyn Write, err: &mut dyn Wri
         print_report(&report, true, out);
     }
     2
+}
+
+fn load_anchor_options(args: &VerifyArgs) -> Result<AnchorOptions, String> {
+    let network = match &args.network {
+        Some(n) => Some(
+            n.parse::<AnchorNetwork>()
+                .map_err(|e| format!("--network: {e}"))?,
+        ),
+        None => None,
+    };
+    let trusted_blocks = args
+        .trusted_blocks
+        .iter()
+        .map(|t| {
+            t.trim()
+                .parse::<TrustedBlock>()
+                .map_err(|e| format!("--trusted-block: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let headers = match &args.headers {
+        Some(path) => {
+            let text = fs::read_to_string(path)
+                .map_err(|e| format!("cannot read --headers {}: {e}", path.display()))?;
+            Some(
+                HeaderChain::parse(&text)
+                    .map_err(|e| format!("--headers {}: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    Ok(AnchorOptions {
+        network,
+        trusted_blocks,
+        headers,
+    })
 }
 
 fn load_keys(args: &VerifyArgs) -> Result<Vec<VerifierKey>, String> {

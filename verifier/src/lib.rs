@@ -13,6 +13,9 @@
 //!   slices (`range.rs`: [`prove_range`], [`verify_range`]).
 //! - C2SP signed notes with Ed25519 ([`sign_note`], [`open_note`]) and checkpoints
 //!   ([`Checkpoint`], [`verify_checkpoint`], which alone makes a [`VerifiedCheckpoint`]).
+//! - Bitcoin anchors ([`anchor`]): the `OP_RETURN` commitment to a checkpoint, the anchor
+//!   proof format, and [`verify_bitcoin_anchor`] (transaction, partial Merkle tree, header
+//!   proof-of-work, the auditor's trusted chain).
 //! - The ledger [`Entry`] and its canonical JSON ([`to_canonical_json`], RFC 8785 without
 //!   floats).
 //!
@@ -43,6 +46,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod anchor;
 mod checkpoint;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -60,6 +64,9 @@ mod slice_verify;
 mod state;
 mod tlog_proof;
 
+pub use crate::anchor::{
+    verify_bitcoin_anchor, AnchorError, AnchorInfo, AnchorNetwork, AnchorOptions, BitcoinAnchor,
+};
 pub use crate::checkpoint::{
     verify_checkpoint, Checkpoint, CheckpointError, Origin, VerifiedCheckpoint,
 };

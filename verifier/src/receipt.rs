@@ -22,7 +22,8 @@
 //! The `proof` is the standard `c2sp.org/tlog-proof@v1` text, so any C2SP tool can check the
 //! core claim with the entry bytes alone. `consistency` is an optional RFC 9162 consistency
 //! proof from an older tree size to the checkpoint's (used against an auditor's remembered
-//! checkpoint, see [`crate::verify_file`]). `anchors` are carried but not yet checked.
+//! checkpoint, see [`crate::verify_file`]). `anchors` are Bitcoin anchor proofs
+//! ([`crate::anchor`]), checked by [`crate::verify_file`] after the receipt itself.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -316,9 +317,15 @@ impl Receipt {
         self.consistency.as_ref()
     }
 
-    /// The anchors, as found (not checked by this version).
+    /// The anchors, as found ([`crate::verify_file`] checks them).
     pub fn anchors(&self) -> &[serde_json::Value] {
         &self.anchors
+    }
+
+    /// Attaches anchor proofs (JSON objects, e.g. [`crate::BitcoinAnchor::to_value`]).
+    pub fn with_anchors(mut self, anchors: Vec<serde_json::Value>) -> Receipt {
+        self.anchors = anchors;
+        self
     }
 }
 
@@ -435,12 +442,6 @@ pub(crate) fn verify_receipt_logged(
         log.warn(format!(
             "entry {} commits to a payload that is not attached; its content is not checked",
             entry.seq
-        ));
-    }
-    if !receipt.anchors.is_empty() {
-        log.warn(format!(
-            "{} anchor(s) present; this verifier does not check anchors yet",
-            receipt.anchors.len()
         ));
     }
     Ok(VerifiedReceipt {

@@ -14,6 +14,7 @@ use std::io::BufRead;
 
 use serde::Serialize;
 
+use crate::anchor::{verify_anchor_logged, AnchorError, AnchorInfo, AnchorOptions, BitcoinAnchor};
 use crate::checkpoint::{verify_checkpoint, CheckpointError, Origin, VerifiedCheckpoint};
 use crate::consistency::{ConsistencyFile, ConsistencyHint, CONSISTENCY_FORMAT};
 use crate::note::{NoteError, VerifierKey};
@@ -86,6 +87,26 @@ pub enum CheckName {
     Consistency,
     /// The checkpoint is consistent with the one remembered for its origin (`--state`).
     Remembered,
+    /// A Bitcoin anchor's fields decode.
+    AnchorFormat,
+    /// The anchor is on the network the auditor checks against.
+    AnchorNetwork,
+    /// The anchored checkpoint is signed by a trusted key, for the same log.
+    AnchorCheckpoint,
+    /// The anchored checkpoint contains the receipt's entry or the slice.
+    AnchorCovers,
+    /// A consistency proof links the checkpoint to the anchored one.
+    AnchorConsistency,
+    /// The transaction commits to the anchored checkpoint in an OP_RETURN output.
+    AnchorCommitment,
+    /// The partial Merkle tree proves the transaction in the block.
+    AnchorTxInBlock,
+    /// The partial Merkle tree's root is the block header's Merkle root.
+    AnchorMerkleRoot,
+    /// The block header has valid proof-of-work for the network.
+    AnchorProofOfWork,
+    /// The block is in the chain the auditor trusts (`--headers`, `--trusted-block`).
+    AnchorChain,
 }
 
 impl CheckName {
@@ -109,6 +130,20 @@ impl CheckName {
             CheckName::RangeProof => "range proof leads to the checkpoint root",
             CheckName::Consistency => "consistency proof holds",
             CheckName::Remembered => "consistent with the remembered checkpoint",
+            CheckName::AnchorFormat => "anchor proof is well formed",
+            CheckName::AnchorNetwork => "anchor network",
+            CheckName::AnchorCheckpoint => "anchored checkpoint is signed by a trusted key",
+            CheckName::AnchorCovers => "anchored checkpoint covers the entries",
+            CheckName::AnchorConsistency => {
+                "consistency proof links the checkpoint to the anchored one"
+            }
+            CheckName::AnchorCommitment => {
+                "transaction commits to the anchored checkpoint (OP_RETURN)"
+            }
+            CheckName::AnchorTxInBlock => "transaction is in the block (partial Merkle tree)",
+            CheckName::AnchorMerkleRoot => "Merkle tree root is the block header's",
+            CheckName::AnchorProofOfWork => "block header has valid proof-of-work",
+            CheckName::AnchorChain => "block is in the chain you trust",
         }
     }
 }
@@ -174,6 +209,9 @@ pub struct Report {
     pub untrusted_keys: Vec<String>,
     /// Entries in a slice: (full entries, entries reduced to their leaf hash).
     pub entries: Option<EntryCounts>,
+    /// Bitcoin anchors that verified.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub anchors: Vec<AnchorInfo>,
     /// The checkpoint to remember for its origin (`--state`), if it should replace the
     /// remembered one: set only when the input is valid and the new checkpoint is proven
     /// consistent with the remembered one (or none is remembered).
@@ -207,6 +245,7 @@ impl Report {
             checkpoint: None,
             untrusted_keys: Vec::new(),
             entries: None,
+            anchors: Vec::new(),
             remember: None,
         }
     }
@@ -249,6 +288,22 @@ impl Report {
         for c in &self.checks {
             let mark = if c.passed { "ok  " } else { "FAIL" };
             s.push_str(&format!("  {mark} {}: {}\n", c.title, c.detail));
+        }
+        for a in &self.anchors {
+            let height = match (a.height, a.height_source) {
+                (Some(h), "claimed") => format!("claimed height {h} (unverified)"),
+                (Some(h), source) => format!("height {h} (bound by {source})"),
+                (None, _) => "height unknown".into(),
+            };
+            let confirmations = a
+                .confirmations
+                .map(|c| format!(", {c} confirmation(s)"))
+                .unwrap_or_default();
+            s.push_str(&format!(
+                "  anchor: bitcoin {} block {}, {height}{confirmations}, transaction {}\n  \
+                 anchor: the checkpoint of size {} existed no later than {} (block time)\n",
+                a.network, a.block_hash, a.txid, a.checkpoint_size, a.existed_no_later_than
+            ));
         }
         for w in &self.warnings {
             s.push_str(&format!("  warn {w}\n"));
@@ -401,6 +456,9 @@ pub type RememberedLookup<'a> = &'a dyn Fn(&Origin) -> Result<Option<String>, St
 pub struct Options<'a> {
     /// The remembered checkpoints, if the auditor keeps state (`--state DIR`).
     pub remembered: Option<RememberedLookup<'a>>,
+    /// How to check Bitcoin anchors (`--network`, `--trusted-block`, `--headers`); `None`
+    /// checks them with the defaults.
+    pub anchor: Option<&'a AnchorOptions>,
 }
 
 /// Verifies a file held in memory. Detects the kind: a JSON object whose first line is a
@@ -408,7 +466,9 @@ pub struct Options<'a> {
 /// `format`; text starting with a checkpoint line and holding a signature block is a bare
 /// checkpoint. Then runs that kind's checks (listed at [`crate::verify_receipt`],
 /// [`crate::verify_slice`], [`crate::ConsistencyFile::verify`], [`verify_checkpoint`]),
-/// and last, with [`Options::remembered`], the check against the remembered checkpoint.
+/// then for a receipt or slice the checks of each Bitcoin anchor it carries
+/// ([`crate::verify_bitcoin_anchor`], with [`Options::anchor`]), and last, with
+/// [`Options::remembered`], the check against the remembered checkpoint.
 pub fn verify_file(bytes: &[u8], trusted: &[VerifierKey], options: &Options<'_>) -> Report {
     verify_reader(bytes, trusted, options)
 }
@@ -446,6 +506,16 @@ pub fn verify_reader<R: BufRead>(
             Ok(v) => {
                 report.entries = Some(v.counts);
                 report.set_checkpoint(&v.checkpoint);
+                if !check_anchors(
+                    &mut report,
+                    &v.anchors,
+                    &v.checkpoint,
+                    v.header.end,
+                    trusted,
+                    options,
+                ) {
+                    return report;
+                }
                 let hint = v.consistency.clone();
                 finish_state(
                     &mut report,
@@ -600,6 +670,16 @@ fn verify_receipt_report(
     match result {
         Ok(v) => {
             report.set_checkpoint(&v.checkpoint);
+            if !check_anchors(
+                &mut report,
+                receipt.anchors(),
+                &v.checkpoint,
+                v.entry.seq.saturating_add(1),
+                trusted,
+                options,
+            ) {
+                return report;
+            }
             let signed = receipt.proof().checkpoint.clone();
             finish_state(
                 &mut report,
@@ -663,6 +743,54 @@ fn verify_consistency_report(
         Err(e) => report.fail_error(e.check(), None, &e, false),
     }
     report
+}
+
+/// Verifies every anchor of a receipt or slice whose checkpoint `base` verified; `needed` is
+/// how many entries an anchored checkpoint must contain. Anchors of a type this verifier does
+/// not know are reported as warnings. Returns whether every checked anchor passed.
+fn check_anchors(
+    report: &mut Report,
+    anchors: &[serde_json::Value],
+    base: &VerifiedCheckpoint,
+    needed: u64,
+    trusted: &[VerifierKey],
+    options: &Options<'_>,
+) -> bool {
+    let defaults = AnchorOptions::default();
+    let anchor_options = options.anchor.unwrap_or(&defaults);
+    for (i, value) in anchors.iter().enumerate() {
+        let kind = value.get("type").and_then(|t| t.as_str());
+        if kind != Some(crate::anchor::BITCOIN_ANCHOR_TYPE) {
+            report.warnings.push(format!(
+                "anchor {i} is of type {}, which this verifier does not check",
+                kind.map(|k| format!("{:?}", k.chars().take(40).collect::<String>()))
+                    .unwrap_or_else(|| "(none)".into())
+            ));
+            continue;
+        }
+        let mut log = Log::default();
+        let result = BitcoinAnchor::from_value(value)
+            .map_err(AnchorError::from)
+            .and_then(|a| {
+                verify_anchor_logged(&a, base, needed, trusted, anchor_options, &mut log)
+            });
+        report.absorb(log);
+        match result {
+            Ok(info) => report.anchors.push(info),
+            Err(e) => {
+                let unusable = e.is_unusable();
+                let check = e.check();
+                report.fail(
+                    check,
+                    None,
+                    format!("anchor {i}: {}", error_chain(&e)),
+                    unusable,
+                );
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Runs the remembered-checkpoint check when the input is valid and state is kept.

@@ -18,7 +18,10 @@
 //! - Entries are embedded verbatim, as in receipts: the bytes of the `entry` value are the
 //!   canonical entry whose leaf hash goes into the tree.
 //! - Trailer: `range_proof` is [`crate::prove_range`] for `[begin, end)` in the checkpoint's
-//!   tree; an optional `consistency` ([`ConsistencyHint`]) proves an older size a prefix.
+//!   tree; an optional `consistency` ([`ConsistencyHint`]) proves an older size a prefix;
+//!   an optional `anchors` array holds Bitcoin anchor proofs ([`crate::anchor`]), exactly as
+//!   in receipts, whose `consistency` links the trailer's checkpoint to the anchored one and
+//!   whose anchored checkpoint must contain every entry up to `end`.
 //!
 //! [`SliceWriter`] writes slices one entry at a time; [`verify_slice`] reads them in bounded
 //! memory (O(log N) hashes plus one line).
@@ -95,6 +98,8 @@ pub(crate) struct TrailerJson {
     pub(crate) range_proof: RangeProofJson,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) consistency: Option<ConsistencyHint>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) anchors: Vec<Value>,
 }
 
 /// Why a slice could not be written or did not verify. [`SliceError::check`] names the
@@ -453,6 +458,18 @@ impl<W: Write> SliceWriter<W> {
         proof: &RangeProof,
         consistency: Option<ConsistencyHint>,
     ) -> Result<W, SliceError> {
+        self.finish_anchored(signed_checkpoint, proof, consistency, Vec::new())
+    }
+
+    /// [`SliceWriter::finish`], with anchor proofs in the trailer (JSON objects, e.g.
+    /// [`crate::BitcoinAnchor::to_value`]).
+    pub fn finish_anchored(
+        self,
+        signed_checkpoint: &str,
+        proof: &RangeProof,
+        consistency: Option<ConsistencyHint>,
+        anchors: Vec<Value>,
+    ) -> Result<W, SliceError> {
         let mut this = self;
         if this.next != this.end {
             return Err(SliceError::Truncated {
@@ -469,6 +486,7 @@ impl<W: Write> SliceWriter<W> {
                 right: proof.right.clone(),
             },
             consistency,
+            anchors,
         };
         let line = serde_json::to_vec(&trailer).map_err(|e| SliceError::Io {
             message: e.to_string(),

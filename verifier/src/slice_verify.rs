@@ -38,6 +38,8 @@ pub struct VerifiedSlice {
     pub counts: EntryCounts,
     /// The trailer's optional consistency proof.
     pub consistency: Option<ConsistencyHint>,
+    /// The trailer's anchors (checked by [`crate::verify_file`]).
+    pub anchors: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +59,8 @@ struct LineJson<'a> {
     range_proof: Option<crate::slice::RangeProofJson>,
     #[serde(default)]
     consistency: Option<ConsistencyHint>,
+    #[serde(default)]
+    anchors: Option<Vec<Value>>,
 }
 
 /// Verifies a slice read from `input` with the `trusted` keys, in memory bounded by
@@ -171,6 +175,7 @@ pub(crate) fn verify_slice_logged<R: BufRead>(
                 checkpoint: None,
                 range_proof: None,
                 consistency: None,
+                anchors: None,
             } => walk.full(entry.get().as_bytes(), payload.as_deref())?,
             LineJson {
                 entry: None,
@@ -180,6 +185,7 @@ pub(crate) fn verify_slice_logged<R: BufRead>(
                 checkpoint: None,
                 range_proof: None,
                 consistency: None,
+                anchors: None,
             } => walk.reduced(seq, leaf)?,
             LineJson {
                 entry: None,
@@ -189,11 +195,13 @@ pub(crate) fn verify_slice_logged<R: BufRead>(
                 checkpoint: Some(checkpoint),
                 range_proof: Some(range_proof),
                 consistency,
+                anchors,
             } => {
                 break TrailerJson {
                     checkpoint,
                     range_proof,
                     consistency,
+                    anchors: anchors.unwrap_or_default(),
                 }
             }
             _ => {
@@ -477,6 +485,7 @@ impl Walk {
             signed_checkpoint: trailer.checkpoint,
             counts: self.counts,
             consistency: trailer.consistency,
+            anchors: trailer.anchors,
         })
     }
 

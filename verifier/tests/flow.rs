@@ -183,6 +183,7 @@ impl State {
         let lookup = |o: &Origin| Ok(self.0.borrow().get(o.as_str()).cloned());
         let options = Options {
             remembered: Some(&lookup),
+            anchor: None,
         };
         let report = verify_file(bytes, &[l.vkey()], &options);
         if let Some(r) = &report.remember {

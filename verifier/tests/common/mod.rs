@@ -183,3 +183,4 @@ impl TestLedger {
         )
     }
 }
+pub mod regtest;

@@ -1,0 +1,620 @@
+//! Bitcoin anchoring end to end through the binary, against a loopback Bitcoin Core stand-in
+//! that builds real regtest blocks: a proxy session blocks an attack, `vanguard anchor
+//! commit` sends the latest checkpoint's commitment through the node's wallet, blocks are
+//! mined, `vanguard anchor complete` records the proof, `vanguard ledger proof` and
+//! `ledger export` carry the anchor, and `vanguard verify` checks it offline: valid as
+//! produced, and each tampered part (transaction, txoutproof, header, checkpoint,
+//! consistency) or a wrong network refused with its check named.
+
+#[path = "common/bitcoin_node.rs"]
+mod bitcoin_node;
+
+use bitcoin::consensus::encode::{deserialize, serialize_hex};
+use bitcoin::hex::FromHex;
+use bitcoin::{MerkleBlock, Transaction};
+use bitcoin_node::BitcoinNode;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+const INITIALIZE: &str =
+    r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#;
+const ATTACK: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"../../../../etc/passwd"}}}"#;
+const BENIGN: &str = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#;
+
+fn echo_server() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/servers/echo_server.py")
+}
+
+fn vanguard() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vanguard"));
+    for var in [
+        "VANGUARD_LEDGER",
+        "VANGUARD_KEY",
+        "VANGUARD_RULES",
+        "VANGUARD_BITCOIN_RPC_URL",
+        "VANGUARD_BITCOIN_RPC_PASSWORD",
+    ] {
+        c.env_remove(var);
+    }
+    c.env("VANGUARD_LOG", "warn");
+    c
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn wait_bounded(mut child: Child, what: &str) -> Output {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match child.try_wait().expect("try_wait") {
+            Some(_) => return child.wait_with_output().expect("collect output"),
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("collect output");
+                panic!(
+                    "{what} did not finish in {TIMEOUT:?}; stderr:\n{}",
+                    text(&out.stderr)
+                );
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    let child = vanguard()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vanguard runs");
+    wait_bounded(child, &format!("vanguard {args:?}"))
+}
+
+/// Runs `vanguard args`, asserts the exit code, returns stdout + stderr.
+fn expect(code: i32, args: &[&str]) -> String {
+    let out = run(args);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(code), "vanguard {args:?}:\n{all}");
+    all
+}
+
+fn record_session(ledger: &str, lines: &[&str]) -> String {
+    let mut child = vanguard()
+        .args(["start", "--ledger", ledger, "--", "python3"])
+        .arg(echo_server())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vanguard start runs");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        for line in lines {
+            writeln!(stdin, "{line}").expect("write");
+        }
+    }
+    let out = wait_bounded(child, "vanguard start");
+    assert!(out.status.success(), "proxy failed: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    ledger: String,
+    vkey: String,
+    blocked: u64,
+    node: BitcoinNode,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ledger = dir.path().join("l.redb").display().to_string();
+        let replies = record_session(&ledger, &[INITIALIZE, ATTACK, BENIGN]);
+        let blocked = replies
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|r| r["id"] == 2)
+            .and_then(|r| r["error"]["data"]["ledger_index"].as_u64())
+            .unwrap_or_else(|| panic!("the attack was not blocked: {replies}"));
+        let vkey = expect(0, &["keys", "show", "--ledger", &ledger])
+            .trim()
+            .to_owned();
+        let node = BitcoinNode::start(dir.path());
+        Fixture {
+            dir,
+            ledger,
+            vkey,
+            blocked,
+            node,
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// `vanguard anchor SUB --ledger L --rpc-url URL --rpc-cookie C [extra]`.
+    fn anchor(&self, code: i32, sub: &str, extra: &[&str]) -> String {
+        let cookie = self.node.cookie.display().to_string();
+        let mut args = vec![
+            "anchor",
+            sub,
+            "--ledger",
+            &self.ledger,
+            "--rpc-url",
+            &self.node.url,
+            "--rpc-cookie",
+            &cookie,
+        ];
+        args.extend(extra);
+        expect(code, &args)
+    }
+
+    fn verify(&self, file: &str, extra: &[&str]) -> (i32, String) {
+        let mut args = vec!["verify", file, "--key", &self.vkey];
+        args.extend(extra);
+        let out = run(&args);
+        (
+            out.status.code().expect("exit code"),
+            format!("{}{}", text(&out.stdout), text(&out.stderr)),
+        )
+    }
+
+    fn status(&self) -> Value {
+        let out = expect(0, &["anchor", "status", "--ledger", &self.ledger, "--json"]);
+        serde_json::from_str(out.trim()).expect("status json")
+    }
+}
+
+/// A named change to an anchor's JSON.
+type Mutation = Box<dyn Fn(&mut Value)>;
+
+/// The receipt with its first anchor changed by `change`, written to `name`. Only the
+/// `anchors` text is replaced: the entry must stay byte for byte as it was.
+fn tampered(f: &Fixture, original: &str, name: &str, change: impl Fn(&mut Value)) -> String {
+    let receipt: Value = serde_json::from_str(original).expect("receipt json");
+    let mut anchors = receipt["anchors"].clone();
+    change(&mut anchors[0]);
+    let at = original.rfind("\"anchors\":").expect("anchors last");
+    let text = format!("{}\"anchors\": {anchors}\n}}\n", &original[..at]);
+    let path = f.path(name);
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+#[test]
+fn commit_mine_complete_receipt_verify() {
+    let f = Fixture::new();
+    assert!(expect(0, &["anchor", "status", "--ledger", &f.ledger]).contains("no anchors"));
+
+    // Commit: the node's wallet builds, funds, signs and broadcasts one OP_RETURN tx.
+    let out = f.anchor(0, "commit", &["--network", "regtest"]);
+    assert!(out.contains("committed the checkpoint of"), "{out}");
+    let status = f.status();
+    let pending = &status["pending"][0];
+    let txid = pending["txid"].as_str().expect("pending txid").to_owned();
+    assert_eq!(pending["network"], "regtest");
+    assert_eq!(pending["fee_sat"], bitcoin_node::FEE_SAT);
+    let anchored_size = pending["checkpoint_size"].as_u64().expect("size");
+    assert!(anchored_size > f.blocked);
+    let methods: Vec<String> = f
+        .node
+        .with_state(|s| s.calls.iter().map(|c| c.0.clone()).collect());
+    assert_eq!(
+        methods,
+        [
+            "createrawtransaction",
+            "fundrawtransaction",
+            "signrawtransactionwithwallet",
+            "sendrawtransaction"
+        ]
+    );
+    // The transaction in the node's mempool commits to the ledger's checkpoint.
+    let commitment = pending["commitment"]
+        .as_str()
+        .expect("commitment")
+        .to_owned();
+    let in_mempool = f.node.with_state(|s| {
+        s.mempool.iter().any(|t| {
+            t.output
+                .iter()
+                .any(|o| o.script_pubkey.to_hex_string().contains(&commitment))
+        })
+    });
+    assert!(in_mempool, "no mempool transaction carries {commitment}");
+
+    // Committing the same checkpoint again is refused.
+    let again = f.anchor(2, "commit", &["--network", "regtest"]);
+    assert!(again.contains("is still pending"), "{again}");
+
+    // Not mined yet.
+    let out = f.anchor(3, "complete", &[]);
+    assert!(
+        out.contains("not yet confirmed") && out.contains("0 confirmation(s), 1 needed"),
+        "{out}"
+    );
+    f.node.mine(1);
+    let out = f.anchor(3, "complete", &["--confirmations", "2"]);
+    assert!(out.contains("1 confirmation(s), 2 needed"), "{out}");
+    f.node.mine(1);
+    let out = f.anchor(0, "complete", &["--confirmations", "2"]);
+    assert!(out.contains("anchored the checkpoint"), "{out}");
+    let (height, block) = f.node.block_of(&txid).expect("mined");
+    let block_hash = block.block_hash().to_string();
+    assert!(out.contains(&block_hash), "{out}");
+    let status = f.status();
+    assert_eq!(status["pending"], json!([]));
+    assert_eq!(status["done"][0]["block_hash"], block_hash.as_str());
+    assert_eq!(status["done"][0]["height"], height);
+    let table = expect(0, &["anchor", "status", "--ledger", &f.ledger]);
+    assert!(table.contains("done") && table.contains(&txid), "{table}");
+    assert!(f.anchor(0, "complete", &[]).contains("no pending anchors"));
+
+    // The receipt for the blocked call carries the anchor and verifies offline.
+    let receipt_path = f.path("receipt.json");
+    let seq = f.blocked.to_string();
+    expect(
+        0,
+        &[
+            "ledger",
+            "proof",
+            &seq,
+            "-o",
+            &receipt_path,
+            "--ledger",
+            &f.ledger,
+        ],
+    );
+    let receipt_text = std::fs::read_to_string(&receipt_path).expect("read");
+    let receipt: Value = serde_json::from_str(&receipt_text).expect("json");
+    let anchor = &receipt["anchors"][0];
+    assert_eq!(anchor["type"], "bitcoin");
+    assert_eq!(anchor["network"], "regtest");
+    assert_eq!(anchor["height"], height);
+    assert!(!anchor["consistency"]
+        .as_array()
+        .expect("consistency")
+        .is_empty());
+    let (code, out) = f.verify(&receipt_path, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("anchor: bitcoin regtest block {block_hash}")),
+        "{out}"
+    );
+    assert!(out.contains("existed no later than 2026-01-01T"), "{out}");
+    assert!(out.contains("ANCHOR ON BITCOIN REGTEST"), "{out}");
+    let (code, out) = f.verify(&receipt_path, &["--json"]);
+    assert_eq!(code, 0, "{out}");
+    let report: Value = serde_json::from_str(&out).expect("report json");
+    assert_eq!(report["anchors"][0]["block_hash"], block_hash.as_str());
+    assert_eq!(report["anchors"][0]["block_time"], block.header.time);
+
+    // Bound to the auditor's header chain: height and confirmations.
+    let headers = f.path("headers.txt");
+    std::fs::write(&headers, f.node.headers_file()).expect("headers");
+    let (code, out) = f.verify(
+        &receipt_path,
+        &["--headers", &headers, "--network", "regtest"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "height {height} (bound by headers), 2 confirmation(s)"
+        )),
+        "{out}"
+    );
+    let trusted = format!("{block_hash}:{height}");
+    let (code, out) = f.verify(&receipt_path, &["--trusted-block", &trusted]);
+    assert_eq!(code, 0, "{out}");
+
+    // Every tampered part fails, with its check named (exit 1).
+    let tx_hex = anchor["tx"].as_str().expect("tx").to_owned();
+    let proof_hex = anchor["txoutproof"]
+        .as_str()
+        .expect("txoutproof")
+        .to_owned();
+    let mut tx: Transaction = deserialize(&Vec::<u8>::from_hex(&tx_hex).expect("hex")).expect("tx");
+    tx.output[0].script_pubkey = {
+        let mut b = tx.output[0].script_pubkey.to_bytes();
+        b[10] ^= 1;
+        b.into()
+    };
+    let bad_tx = serialize_hex(&tx);
+    let mut mb: MerkleBlock =
+        deserialize(&Vec::<u8>::from_hex(&proof_hex).expect("hex")).expect("merkle block");
+    mb.header.merkle_root = f.node.with_state(|s| s.chain.blocks[1].header.merkle_root);
+    bitcoin_node::regtest::mine(&mut mb.header);
+    let bad_root = serialize_hex(&mb);
+    let mut mb: MerkleBlock =
+        deserialize(&Vec::<u8>::from_hex(&proof_hex).expect("hex")).expect("merkle block");
+    mb.header.bits = bitcoin::CompactTarget::from_consensus(0x2100_ffff);
+    bitcoin_node::regtest::mine(&mut mb.header);
+    let bad_header = serialize_hex(&mb);
+    let cases: Vec<(&str, Mutation, &str)> = vec![
+        (
+            "tx.json",
+            Box::new(move |a| a["tx"] = json!(bad_tx)),
+            "transaction commits to the anchored checkpoint",
+        ),
+        (
+            "txoutproof.json",
+            Box::new(move |a| a["txoutproof"] = json!(bad_root)),
+            "Merkle tree root is the block header's",
+        ),
+        (
+            "header.json",
+            Box::new(move |a| a["txoutproof"] = json!(bad_header)),
+            "block header has valid proof-of-work",
+        ),
+        (
+            "checkpoint.json",
+            Box::new(|a| {
+                let note =
+                    a["checkpoint"]
+                        .as_str()
+                        .expect("note")
+                        .replacen("\n\n", "\nextra\n\n", 1);
+                a["checkpoint"] = json!(note);
+            }),
+            "anchored checkpoint is signed by a trusted key",
+        ),
+        (
+            "consistency.json",
+            Box::new(|a| {
+                a["consistency"][0] = json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+            }),
+            "consistency proof links the checkpoint to the anchored one",
+        ),
+        (
+            "network.json",
+            Box::new(|a| a["network"] = json!("main")),
+            "block header has valid proof-of-work",
+        ),
+    ];
+    for (name, change, check) in cases {
+        let path = tampered(&f, &receipt_text, name, change);
+        let (code, out) = f.verify(&path, &[]);
+        assert_eq!(code, 1, "{name} should be invalid:\n{out}");
+        assert!(
+            out.contains(&format!("FAIL {check}")),
+            "{name} should fail {check:?}:\n{out}"
+        );
+    }
+    // The auditor insists on mainnet.
+    let (code, out) = f.verify(&receipt_path, &["--network", "main"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL anchor network") && out.contains("the anchor is on regtest"),
+        "{out}"
+    );
+    // A bad --headers file is the auditor's input: unusable (2).
+    std::fs::write(&headers, "height 0\nzz\n").expect("headers");
+    let (code, out) = f.verify(&receipt_path, &["--headers", &headers]);
+    assert_eq!(code, 2, "{out}");
+
+    // A slice of the session carries the same anchor.
+    let slice = f.path("incident.vgslice");
+    expect(
+        0,
+        &[
+            "ledger", "export", "--from", "0", "--to", &seq, "-o", &slice, "--ledger", &f.ledger,
+        ],
+    );
+    let (code, out) = f.verify(&slice, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("anchor: bitcoin regtest block {block_hash}")),
+        "{out}"
+    );
+
+    // The anchor events themselves come after the anchored checkpoint: their receipt has no
+    // anchor, and still verifies.
+    let done_seq = status["done"][0]["seq"].as_u64().expect("seq").to_string();
+    let late = f.path("late.json");
+    expect(
+        0,
+        &[
+            "ledger", "proof", &done_seq, "-o", &late, "--ledger", &f.ledger,
+        ],
+    );
+    let late_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(&late).expect("read")).expect("json");
+    assert!(late_json.get("anchors").is_none(), "{late_json}");
+    assert_eq!(f.verify(&late, &[]).0, 0);
+}
+
+#[test]
+fn node_errors_are_clear() {
+    let f = Fixture::new();
+    // Wrong cookie: HTTP 401.
+    let bad_cookie = f.path("bad.cookie");
+    std::fs::write(&bad_cookie, "__cookie__:00").expect("cookie");
+    let out = expect(
+        2,
+        &[
+            "anchor",
+            "commit",
+            "--ledger",
+            &f.ledger,
+            "--network",
+            "regtest",
+            "--rpc-url",
+            &f.node.url,
+            "--rpc-cookie",
+            &bad_cookie,
+        ],
+    );
+    assert!(out.contains("refused the credentials (HTTP 401)"), "{out}");
+    assert_eq!(f.status()["pending"], json!([]));
+    // An empty wallet: Bitcoin Core's -6, with what to do; nothing recorded.
+    f.node.with_state(|s| s.balance_sat = 0);
+    let out = f.anchor(2, "commit", &["--network", "regtest"]);
+    assert!(
+        out.contains("Bitcoin Core error -6: Insufficient funds")
+            && out.contains("fund the node's wallet"),
+        "{out}"
+    );
+    assert_eq!(f.status()["pending"], json!([]));
+    f.node.with_state(|s| s.balance_sat = 100_000_000);
+    // user/password auth works the same way (the cookie's user and password).
+    let cookie = std::fs::read_to_string(&f.node.cookie).expect("cookie");
+    let (user, password) = cookie.split_once(':').expect("user:password");
+    let with_password = |sub: &str, password: &str, code: i32| {
+        let mut args = vec![
+            "anchor",
+            sub,
+            "--ledger",
+            &f.ledger,
+            "--rpc-url",
+            &f.node.url,
+            "--rpc-user",
+            user,
+            "--rpc-password",
+            password,
+        ];
+        if sub == "commit" {
+            args.extend(["--network", "regtest"]);
+        }
+        expect(code, &args)
+    };
+    let out = with_password("commit", password, 0);
+    assert!(out.contains("committed the checkpoint"), "{out}");
+    let out = with_password("complete", "wrong", 2);
+    assert!(out.contains("HTTP 401"), "{out}");
+    let out = with_password("complete", password, 3);
+    assert!(out.contains("not yet confirmed"), "{out}");
+    // Nothing listens: a connection error names the URL.
+    let out = expect(
+        2,
+        &[
+            "anchor",
+            "complete",
+            "--ledger",
+            &f.ledger,
+            "--rpc-url",
+            "http://127.0.0.1:9",
+            "--rpc-cookie",
+            &f.node.cookie.display().to_string(),
+        ],
+    );
+    assert!(
+        out.contains("calling gettxoutproof on http://127.0.0.1:9"),
+        "{out}"
+    );
+}
+
+#[test]
+fn rpc_client_maps_bitcoin_core_errors() {
+    use vanguard::anchor::bitcoin::{RpcAuth, RpcClient, RpcError};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = BitcoinNode::start(dir.path());
+    let client = RpcClient::new(&node.url, RpcAuth::Cookie(node.cookie.clone())).expect("client");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let missing = rt.block_on(client.call::<Value>("nosuchmethod", json!([])));
+    assert!(
+        matches!(missing, Err(RpcError::Node { code: -32601, .. })),
+        "{missing:?}"
+    );
+    let bad = rt.block_on(client.block_header("00"));
+    assert!(
+        matches!(bad, Err(RpcError::Node { code: -8, .. })),
+        "{bad:?}"
+    );
+    let unknown = rt.block_on(client.block_header(&"11".repeat(32)));
+    assert!(
+        matches!(unknown, Err(RpcError::Node { code: -5, .. })),
+        "{unknown:?}"
+    );
+    let not_mined = rt.block_on(client.txout_proof(&"22".repeat(32)));
+    assert_eq!(
+        not_mined.as_ref().err().and_then(RpcError::code),
+        Some(-5),
+        "{not_mined:?}"
+    );
+    let tip = node.with_state(|s| s.chain.tip().block_hash().to_string());
+    let header = rt.block_on(client.block_header(&tip)).expect("header");
+    assert_eq!((header.height, header.confirmations), (1, 1));
+    let hex = rt
+        .block_on(client.create_data_transaction(b"VGD1"))
+        .expect("create");
+    // Version 2, no inputs, one OP_RETURN output of 0 sat, locktime 0: Core's legacy form.
+    assert_eq!(hex, "0200000000010000000000000000066a045647443100000000");
+    let missing_cookie =
+        RpcClient::new(&node.url, RpcAuth::Cookie(dir.path().join("none"))).expect("client");
+    let err = rt
+        .block_on(missing_cookie.send("00"))
+        .expect_err("no cookie");
+    assert!(err.to_string().contains("reading the RPC cookie"), "{err}");
+}
+
+#[test]
+fn receipts_take_the_earliest_anchor_that_covers_them() {
+    let f = Fixture::new();
+    f.anchor(0, "commit", &["--network", "regtest"]);
+    f.node.mine(1);
+    f.anchor(0, "complete", &[]);
+    // A second session, then a second anchor.
+    record_session(&f.ledger, &[INITIALIZE, BENIGN]);
+    f.anchor(0, "commit", &["--network", "regtest"]);
+    f.node.mine(2);
+    f.anchor(0, "complete", &[]);
+    let status = f.status();
+    let done = status["done"].as_array().expect("done");
+    assert_eq!(done.len(), 2, "{status}");
+    let (first, second) = (
+        done[0]["checkpoint_size"].as_u64().expect("size"),
+        done[1]["checkpoint_size"].as_u64().expect("size"),
+    );
+    assert!(first < second);
+    // An entry under the first anchor takes the first; one between the two, the second.
+    for (seq, block) in [
+        (f.blocked, &done[0]["block_hash"]),
+        (first, &done[1]["block_hash"]),
+    ] {
+        let path = f.path(&format!("r{seq}.json"));
+        expect(
+            0,
+            &[
+                "ledger",
+                "proof",
+                &seq.to_string(),
+                "-o",
+                &path,
+                "--ledger",
+                &f.ledger,
+            ],
+        );
+        let r: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        assert_eq!(r["anchors"].as_array().map(Vec::len), Some(1), "{r}");
+        let (code, out) = f.verify(&path, &[]);
+        assert_eq!(code, 0, "{out}");
+        let block = block.as_str().expect("hash");
+        assert!(
+            out.contains(&format!("block {block}")),
+            "entry {seq} should take block {block}:\n{out}"
+        );
+    }
+    // Bad auditor flags are unusable input (2), before anything is read.
+    let path = f.path(&format!("r{}.json", f.blocked));
+    for flags in [
+        &["--network", "moon"][..],
+        &["--trusted-block", "zz"],
+        &["--headers", "/nonexistent"],
+    ] {
+        let (code, out) = f.verify(&path, flags);
+        assert_eq!(code, 2, "{flags:?}: {out}");
+    }
+}
