@@ -8,6 +8,8 @@
 
 #[path = "common/bitcoin_node.rs"]
 mod bitcoin_node;
+#[path = "common/ots_checker.rs"]
+mod ots_checker;
 
 use bitcoin::consensus::encode::{deserialize, serialize_hex};
 use bitcoin::hex::FromHex;
@@ -258,6 +260,24 @@ fn commit_mine_complete_receipt_verify() {
     let table = expect(0, &["anchor", "status", "--ledger", &f.ledger]);
     assert!(table.contains("done") && table.contains(&txid), "{table}");
     assert!(f.anchor(0, "complete", &[]).contains("no pending anchors"));
+
+    // The same anchor as an OpenTimestamps proof, replayed by python-opentimestamps from the
+    // note's digest to this block's Merkle root.
+    let ots = f.path("checkpoint.note.ots");
+    expect(0, &["anchor", "ots", "--ledger", &f.ledger, "-o", &ots]);
+    let note = std::fs::read_to_string(f.path("checkpoint.note")).expect("note written beside");
+    assert!(
+        note.contains(&format!("\n{anchored_size}\n")),
+        "the note is not the anchored checkpoint: {note}"
+    );
+    let block_file = f.path("anchor.block");
+    std::fs::write(&block_file, bitcoin::consensus::encode::serialize(&block)).expect("block");
+    let manifest = [json!({
+        "name": "cli export", "ots": ots, "note": f.path("checkpoint.note"),
+        "block": block_file, "height": height, "tamper": false,
+    })];
+    let reports = ots_checker::run(&manifest, f.dir.path());
+    assert_eq!(reports[0]["valid"], true, "{}", reports[0]);
 
     // The receipt for the blocked call carries the anchor and verifies offline.
     let receipt_path = f.path("receipt.json");

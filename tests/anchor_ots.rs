@@ -4,6 +4,9 @@
 //! bytes, and every `.ots` checked by an independent implementation, python-opentimestamps
 //! (tests/ots_check.py, run in the venv of scripts/setup.sh).
 
+#[path = "common/ots_checker.rs"]
+mod ots_checker;
+
 use bitcoin::absolute::LockTime;
 use bitcoin::block::{Header, Version};
 use bitcoin::consensus::encode::{deserialize, serialize};
@@ -372,21 +375,8 @@ fn a_transaction_too_large_for_opentimestamps_is_refused() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The independent check: python-opentimestamps parses and replays every file.
-
-fn venv_python() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let venv = std::env::var_os("VANGUARD_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv"));
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "{} not found: run scripts/setup.sh (or set VANGUARD_VENV) to install python-opentimestamps",
-        python.display()
-    );
-    python
-}
+// The independent check: python-opentimestamps parses and replays every file
+// (tests/common/ots_checker.rs runs tests/ots_check.py).
 
 struct Fixture {
     name: String,
@@ -412,24 +402,6 @@ fn write_case(dir: &Path, fixture: &Fixture, claimed_height: u32, tamper: bool) 
         "name": fixture.name, "ots": ots, "note": note, "block": block,
         "height": claimed_height, "tamper": tamper,
     })
-}
-
-fn run_checker(manifest: &[Value], dir: &Path) -> Vec<Value> {
-    let path = dir.join("manifest.json");
-    std::fs::write(&path, serde_json::to_vec(manifest).expect("json")).expect("write manifest");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ots_check.py");
-    let out = Command::new(venv_python())
-        .arg(&script)
-        .arg(&path)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "ots_check.py failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("ots_check.py prints a JSON list")
 }
 
 /// Blocks of several sizes (odd and even at different levels), the anchor first, in the middle
@@ -492,7 +464,7 @@ fn python_opentimestamps_replays_every_file_to_the_merkle_root() {
     other_note["note"] = json!(dir.path().join(format!("{}.note", fixtures[4].name)));
     manifest.extend([wrong_height, other_block, other_note]);
 
-    let reports = run_checker(&manifest, dir.path());
+    let reports = ots_checker::run(&manifest, dir.path());
     assert_eq!(reports.len(), manifest.len());
 
     for (fixture, report) in fixtures.iter().zip(&reports) {

@@ -20,6 +20,7 @@ pub enum AnchorCommand {
     Commit(CommitArgs),
     Complete(CompleteArgs),
     Status(StatusArgs),
+    Ots(OtsArgs),
 }
 
 pub fn run(cmd: AnchorCommand) -> anyhow::Result<ExitCode> {
@@ -27,6 +28,7 @@ pub fn run(cmd: AnchorCommand) -> anyhow::Result<ExitCode> {
         AnchorCommand::Commit(args) => commit(args),
         AnchorCommand::Complete(args) => complete(args),
         AnchorCommand::Status(args) => status(args),
+        AnchorCommand::Ots(args) => ots(args),
     }
 }
 
@@ -286,5 +288,84 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             "abandoned", seq, "-", "-", a.txid, a.reason
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Export a completed anchor as an OpenTimestamps proof (`.ots`) of the checkpoint note, for
+/// auditors who check timestamps with the standard `ots` client. Writes the note beside it:
+/// `ots verify` needs the timestamped bytes themselves.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    vanguard anchor ots --ledger l.redb -o checkpoint.note.ots   # also writes checkpoint.note\n  \
+    vanguard anchor ots --ledger l.redb --txid 5e1f... -o a.note.ots --note a.note\n  \
+    ots info checkpoint.note.ots && ots verify checkpoint.note.ots")]
+pub struct OtsArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Which completed anchor, by transaction id; default: the latest one.
+    #[arg(long, value_name = "TXID")]
+    txid: Option<String>,
+    /// Where to write the `.ots` proof.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: PathBuf,
+    /// Where to write the checkpoint note it timestamps. Default: FILE without its `.ots`
+    /// suffix (where `ots verify FILE` looks for it), or FILE.note.
+    #[arg(long, value_name = "FILE")]
+    note: Option<PathBuf>,
+}
+
+fn ots(args: OtsArgs) -> anyhow::Result<ExitCode> {
+    let path = args.target.path()?;
+    let db = open_read(&path)?;
+    let snap = Snapshot::begin(db.as_ref())?;
+    let log = events::scan(&snap)?;
+    let done = match &args.txid {
+        Some(txid) => log.done.iter().map(|(_, d)| d).find(|d| &d.txid == txid),
+        None => log
+            .done
+            .iter()
+            .map(|(_, d)| d)
+            .max_by_key(|d| d.checkpoint_size),
+    };
+    let Some(done) = done else {
+        match &args.txid {
+            Some(txid) => bail!("no completed anchor with txid {txid} in {} (see `vanguard anchor status`)", path.display()),
+            None => bail!("no completed anchor in {} yet: run `vanguard anchor commit`, then `vanguard anchor complete` once it is mined", path.display()),
+        }
+    };
+    let decoded = done
+        .proof
+        .decode()
+        .with_context(|| format!("the recorded anchor {} is unreadable", done.txid))?;
+    let height = u32::try_from(done.height)
+        .with_context(|| format!("block height {} out of range", done.height))?;
+    let proof = vanguard::anchor::ots::ots_proof(
+        decoded.checkpoint.as_bytes(),
+        &decoded.tx,
+        &decoded.merkle_block,
+        height,
+    )
+    .with_context(|| format!("building the OpenTimestamps proof for {}", done.txid))?;
+    let note_path = args.note.clone().unwrap_or_else(|| {
+        let text = args.output.as_os_str().to_string_lossy();
+        match text.strip_suffix(".ots") {
+            Some(stem) if !stem.is_empty() => PathBuf::from(stem),
+            _ => PathBuf::from(format!("{text}.note")),
+        }
+    });
+    std::fs::write(&args.output, &proof)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    std::fs::write(&note_path, decoded.checkpoint.as_bytes())
+        .with_context(|| format!("writing {}", note_path.display()))?;
+    eprintln!(
+        "wrote {} ({} bytes) and the checkpoint note {}: size {}, {} block {} at height {}",
+        args.output.display(),
+        proof.len(),
+        note_path.display(),
+        done.checkpoint_size,
+        done.network,
+        done.block_hash,
+        done.height
+    );
     Ok(ExitCode::SUCCESS)
 }
