@@ -43,11 +43,19 @@ pub fn block_line(id: &Value, verdict: &Verdict, ledger_index: Option<u64>) -> V
     error_line(id, BLOCKED, &message, Some(data))
 }
 
-/// The error message for a line longer than the configured limit. Its id cannot be known
-/// without reading the whole line, so the reply's id is `null`.
+/// The error message for its sender when a line is longer than the configured limit. It
+/// answers the message's own id when that could be read from the ends of the line, else `null`.
 pub fn oversize_message(len: u64, limit: usize) -> String {
     format!(
         "invalid request: message of {len} bytes exceeds the limit of {limit} bytes (--max-message-bytes)"
+    )
+}
+
+/// The error message for a peer waiting on a response that was too large to forward. It takes
+/// the place of that response, with the id of the request it answered when that could be told.
+pub fn oversize_response_message(len: u64, limit: usize) -> String {
+    format!(
+        "response too large: {len} bytes exceeds the limit of {limit} bytes (--max-message-bytes); Vanguard did not forward it"
     )
 }
 

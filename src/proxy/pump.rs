@@ -6,7 +6,8 @@
 use crate::inspect::message::{Direction, Message, MessageKind};
 use crate::inspect::verdict::Action;
 use crate::inspect::{Inspector, Verdict};
-use crate::proxy::framing::{Frame, LineReader};
+use crate::proxy::framing::{Frame, LineReader, Skipped};
+use crate::proxy::glimpse::Glimpse;
 use crate::proxy::jsonrpc;
 use crate::proxy::writer::LineSender;
 use serde_json::Value;
@@ -134,26 +135,7 @@ impl Session {
     pub fn route(&self, direction: Direction, frame: &Frame) -> Decision {
         let line = match frame {
             Frame::Line(line) => line,
-            Frame::Oversized { len } => {
-                tracing::info!(
-                    direction = direction.as_str(),
-                    len,
-                    limit = self.max_message_bytes,
-                    "refused oversized message"
-                );
-                let reply = Reply::Error {
-                    id: Value::Null,
-                    code: jsonrpc::INVALID_REQUEST,
-                    message: jsonrpc::oversize_message(*len, self.max_message_bytes),
-                };
-                let route = match direction {
-                    Direction::AgentToServer => Route::Answer(reply),
-                    // The agent is the one waiting; tell it rather than the server.
-                    Direction::ServerToAgent => Route::Replace(reply),
-                };
-                let problem = format!("message of {len} bytes over the limit");
-                return Decision::malformed(route, problem, None, Verdict::allow());
-            }
+            Frame::Oversized(skipped) => return self.refuse_oversized(direction, skipped),
         };
         // Responses are inspected knowing which call they answer, so `match_tools` applies.
         let inspection = self
@@ -229,6 +211,100 @@ impl Session {
         }
     }
 
+    /// Answers a line over the size limit so that no one waits on it in vain: the error goes to
+    /// whoever expects an answer, with the id that peer is waiting on when the ends of the
+    /// line tell it (see [`Glimpse`]), else with `id: null`.
+    fn refuse_oversized(&self, direction: Direction, skipped: &Skipped) -> Decision {
+        let (len, limit) = (skipped.len, self.max_message_bytes);
+        let glimpse = Glimpse::of(skipped);
+        // An over-long response: the other side is waiting for it. The bytes between the ends
+        // are unknown (an `"id"` seen might belong to content, or the line contradict itself),
+        // so an id is trusted only when it names a request of the other side that is actually
+        // pending; then that request gets the error and no longer waits.
+        let answered = if glimpse.method {
+            None
+        } else {
+            self.take_pending_of(other_side(direction), &glimpse.ids)
+        };
+        let (route, id, origin) = match answered {
+            Some((id, origin)) => {
+                let reply = Reply::Error {
+                    id: id.clone(),
+                    code: jsonrpc::INVALID_REQUEST,
+                    message: jsonrpc::oversize_response_message(len, limit),
+                };
+                (Route::Replace(reply), Some(id), Some(origin))
+            }
+            None => {
+                let to_sender = |id: Option<Value>| {
+                    // An error carrying an id the sender itself is waiting on would read as the
+                    // answer to its own request: then the id is left out.
+                    let id = id.filter(|id| {
+                        glimpse.method
+                            || !lock(self.requests_sent_by(direction)).contains_key(&id.to_string())
+                    });
+                    let reply = Reply::Error {
+                        id: id.clone().unwrap_or(Value::Null),
+                        code: jsonrpc::INVALID_REQUEST,
+                        message: jsonrpc::oversize_message(len, limit),
+                    };
+                    (Route::Answer(reply), id, None)
+                };
+                match (direction, glimpse.only_id()) {
+                    // A request (or a line too damaged to tell): its sender gets the error,
+                    // with the id read from its ends if exactly one was. No pending map vouches
+                    // for that id, which is acceptable because the answer goes back to the
+                    // very peer that wrote the line: a wrong id can only mislead the sender of
+                    // a malformed message, never a third party.
+                    (Direction::AgentToServer, id) => to_sender(id.cloned()),
+                    // Likewise a server request goes back to the server, which waits on it.
+                    // Its ids are the server's own, so they are never matched with the agent's.
+                    (Direction::ServerToAgent, Some(id)) if glimpse.method => {
+                        to_sender(Some(id.clone()))
+                    }
+                    // Anything else from the server: the agent is told, without an id.
+                    (Direction::ServerToAgent, _) => {
+                        let reply = Reply::Error {
+                            id: Value::Null,
+                            code: jsonrpc::INVALID_REQUEST,
+                            message: jsonrpc::oversize_response_message(len, limit),
+                        };
+                        (Route::Replace(reply), None, None)
+                    }
+                }
+            }
+        };
+        let shown = id.clone().unwrap_or(Value::Null);
+        tracing::info!(
+            direction = direction.as_str(),
+            len,
+            limit,
+            rpc_id = %shown,
+            "refused oversized message"
+        );
+        let problem = format!("message of {len} bytes over the limit");
+        let mut decision = Decision::malformed(route, problem, id, Verdict::allow());
+        if let Some(origin) = origin {
+            decision.method = origin.method;
+            decision.tool = origin.tool;
+        }
+        decision
+    }
+
+    /// Removes and returns the one request among `ids` that `requester` sent and is still
+    /// waiting on; `None` if there is none, or more than one.
+    fn take_pending_of(&self, requester: Direction, ids: &[Value]) -> Option<(Value, Origin)> {
+        let mut pending = lock(self.requests_sent_by(requester));
+        let mut waiting = ids
+            .iter()
+            .filter(|id| pending.contains_key(&id.to_string()));
+        let (Some(id), None) = (waiting.next(), waiting.next()) else {
+            return None;
+        };
+        let origin = pending.remove(&id.to_string())?;
+        Some((id.clone(), origin))
+    }
+
     fn remember(&self, direction: Direction, message: &Message) {
         let Some(id) = &message.id else { return };
         let mut pending = lock(self.requests_sent_by(direction));
@@ -248,6 +324,13 @@ impl Session {
             Direction::ServerToAgent => Direction::AgentToServer,
         };
         lock(self.requests_sent_by(requester)).remove(&id.to_string())
+    }
+}
+
+fn other_side(direction: Direction) -> Direction {
+    match direction {
+        Direction::AgentToServer => Direction::ServerToAgent,
+        Direction::ServerToAgent => Direction::AgentToServer,
     }
 }
 
@@ -333,7 +416,7 @@ where
             let decision = session.route(direction, &frame);
             let line = match frame {
                 Frame::Line(line) => line,
-                Frame::Oversized { .. } => Vec::new(),
+                Frame::Oversized(_) => Vec::new(),
             };
             let recorded = match &recorder {
                 Some(r) => Some(r.record(direction, &decision, &line).await),
@@ -423,6 +506,8 @@ mod tests {
     use super::*;
     use crate::inspect::rules::parse_pack;
     use crate::inspect::InspectorConfig;
+    use crate::proxy::framing::OVERSIZE_KEEP;
+    use serde_json::json;
     use std::path::Path;
 
     const PACK: &str = r#"
@@ -507,8 +592,212 @@ mod tests {
             (r["error"]["code"].clone(), r["id"].clone()),
             (jsonrpc::INVALID_REQUEST.into(), 5.into())
         );
-        let r = reply(s.route(Direction::AgentToServer, &Frame::Oversized { len: 5000 }));
+        let r = reply(s.route(Direction::AgentToServer, &oversized(&"x".repeat(5000))));
         assert_eq!(r["error"]["code"], jsonrpc::INVALID_REQUEST);
+        assert_eq!(r["id"], Value::Null);
+    }
+
+    /// What the framing layer keeps of an oversized `line` (its first and last
+    /// `OVERSIZE_KEEP` bytes; `framing`'s tests check the reader keeps exactly these).
+    fn oversized(line: &str) -> Frame {
+        let b = line.as_bytes();
+        let head = &b[..b.len().min(OVERSIZE_KEEP)];
+        let rest = &b[head.len()..];
+        Frame::Oversized(Skipped {
+            len: b.len() as u64,
+            head: head.to_vec(),
+            tail: rest[rest.len().saturating_sub(OVERSIZE_KEEP)..].to_vec(),
+        })
+    }
+
+    /// Text long enough that neither kept end reaches the other.
+    fn filler() -> String {
+        "z".repeat(3 * OVERSIZE_KEEP)
+    }
+
+    fn call(id: &str, tool: &str) -> Frame {
+        line(&format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{{}}}}}}"#
+        ))
+    }
+
+    /// Where the reply goes, the reply, and what the ledger is told about the line.
+    fn refusal(decision: Decision) -> (&'static str, Value, Option<Value>, Option<String>) {
+        assert_eq!(decision.observed, Observed::Malformed);
+        let to = match decision.route {
+            Route::Answer(_) => "sender",
+            Route::Replace(_) => "receiver",
+            _ => "nowhere",
+        };
+        let (rpc_id, tool) = (decision.rpc_id.clone(), decision.tool.clone());
+        let r = reply(decision);
+        assert_eq!(r["error"]["code"], jsonrpc::INVALID_REQUEST);
+        assert_eq!(r["id"], rpc_id.clone().unwrap_or(Value::Null));
+        (to, r, rpc_id, tool)
+    }
+
+    #[test]
+    fn oversized_response_with_the_id_first_answers_the_pending_request() {
+        let s = session();
+        s.route(Direction::AgentToServer, &call("5", "read"));
+        let big = format!(
+            r#"{{"jsonrpc":"2.0","id":5,"result":{{"text":"{}"}}}}"#,
+            filler()
+        );
+        let (to, r, rpc_id, tool) = refusal(s.route(Direction::ServerToAgent, &oversized(&big)));
+        assert_eq!((to, r["id"].clone()), ("receiver", json!(5)));
+        assert_eq!((rpc_id, tool.as_deref()), (Some(json!(5)), Some("read")));
+        let message = r["error"]["message"].as_str().expect("message");
+        assert!(
+            message.contains("response too large") && message.contains("1000"),
+            "{message}"
+        );
+        assert!(message.contains(&big.len().to_string()), "{message}");
+    }
+
+    /// The TypeScript MCP SDK writes `{"result":...,"jsonrpc":"2.0","id":5}`.
+    #[test]
+    fn oversized_response_with_the_id_last_answers_the_pending_request_once() {
+        let s = session();
+        s.route(Direction::AgentToServer, &call("5", "read"));
+        let big = format!(
+            "{{\"result\":{{\"content\":[{{\"type\":\"text\",\"text\":\"{}\"}}]}},\"jsonrpc\":\"2.0\",\"id\" :\n 5}}\r",
+            filler()
+        );
+        let (to, r, _, tool) = refusal(s.route(Direction::ServerToAgent, &oversized(&big)));
+        assert_eq!(
+            (to, r["id"].clone(), tool.as_deref()),
+            ("receiver", json!(5), Some("read"))
+        );
+        // The request has had its answer: the same line again names no one.
+        let (to, r, rpc_id, _) = refusal(s.route(Direction::ServerToAgent, &oversized(&big)));
+        assert_eq!(
+            (to, r["id"].clone(), rpc_id),
+            ("receiver", Value::Null, None)
+        );
+    }
+
+    #[test]
+    fn an_id_seen_only_in_the_content_is_not_trusted() {
+        let s = session();
+        s.route(Direction::AgentToServer, &call("9", "read"));
+        let z = filler();
+        // The top-level id is in the unknown middle; 9 appears near the end, nested.
+        let hidden = format!(r#"{{"result":"{z}","id":5,"_meta":{{"note":"{z}","id":9}}}}"#);
+        // The id that can be read is not one the agent is waiting on; 9 appears in the text.
+        let unknown = format!(r#"{{"result":{{"text":"{z}\"id\":9}}"}},"jsonrpc":"2.0","id":5}}"#);
+        for big in [hidden, unknown] {
+            let (to, r, rpc_id, tool) =
+                refusal(s.route(Direction::ServerToAgent, &oversized(&big)));
+            assert_eq!(
+                (to, r["id"].clone(), rpc_id, tool),
+                ("receiver", Value::Null, None, None)
+            );
+        }
+        // 9 is still pending, and is answered once its response shows it.
+        let nine = format!(r#"{{"result":"{z}","jsonrpc":"2.0","id":9}}"#);
+        let (_, r, _, _) = refusal(s.route(Direction::ServerToAgent, &oversized(&nine)));
+        assert_eq!(r["id"], 9);
+    }
+
+    #[test]
+    fn string_ids_with_escapes_are_matched_exactly() {
+        let s = session();
+        s.route(
+            Direction::AgentToServer,
+            &call(r#""a\"b\\c\u00e9""#, "read"),
+        );
+        s.route(Direction::AgentToServer, &call(r#""a\"b\\c""#, "other"));
+        let big = format!(
+            r#"{{"result":"{}","jsonrpc":"2.0","id":"a\"b\\c\u00e9"}}"#,
+            filler()
+        );
+        let (to, r, rpc_id, tool) = refusal(s.route(Direction::ServerToAgent, &oversized(&big)));
+        assert_eq!((to, tool.as_deref()), ("receiver", Some("read")));
+        assert_eq!(r["id"], "a\"b\\c\u{e9}");
+        assert_eq!(rpc_id, Some(json!("a\"b\\c\u{e9}")));
+    }
+
+    #[test]
+    fn a_pending_id_of_the_other_direction_is_not_used() {
+        let s = session();
+        // The server asked the agent something with id 5; the agent asked the server with id 3.
+        s.route(
+            Direction::ServerToAgent,
+            &line(r#"{"jsonrpc":"2.0","id":5,"method":"roots/list"}"#),
+        );
+        s.route(Direction::AgentToServer, &call("3", "read"));
+        let response = |id| format!(r#"{{"result":"{}","jsonrpc":"2.0","id":{id}}}"#, filler());
+        // A "response" from the server with the id the server itself is waiting on.
+        let (to, r, _, _) = refusal(s.route(Direction::ServerToAgent, &oversized(&response(5))));
+        assert_eq!((to, r["id"].clone()), ("receiver", Value::Null));
+        // A "response" from the agent with the id the agent itself is waiting on: an error with
+        // that id would read as the answer to the agent's own request.
+        let (to, r, _, _) = refusal(s.route(Direction::AgentToServer, &oversized(&response(3))));
+        assert_eq!((to, r["id"].clone()), ("sender", Value::Null));
+        // Both requests are still waiting for their real answers.
+        let (to, r, _, _) = refusal(s.route(Direction::AgentToServer, &oversized(&response(5))));
+        assert_eq!((to, r["id"].clone()), ("receiver", json!(5)));
+        let (to, r, _, _) = refusal(s.route(Direction::ServerToAgent, &oversized(&response(3))));
+        assert_eq!((to, r["id"].clone()), ("receiver", json!(3)));
+    }
+
+    #[test]
+    fn oversized_requests_are_answered_to_their_sender_with_their_id() {
+        let s = session();
+        let z = filler();
+        let first = format!(
+            r#"{{"jsonrpc":"2.0","id":"req-1","method":"tools/call","params":{{"name":"w","arguments":{{"text":"{z}"}}}}}}"#
+        );
+        let last = format!(
+            r#"{{"method":"tools/call","params":{{"text":"{z}"}},"jsonrpc":"2.0","id":12}}"#
+        );
+        let (to, r, rpc_id, _) = refusal(s.route(Direction::AgentToServer, &oversized(&first)));
+        assert_eq!(
+            (to, r["id"].clone(), rpc_id),
+            ("sender", json!("req-1"), Some(json!("req-1")))
+        );
+        let message = r["error"]["message"].as_str().expect("message");
+        assert!(
+            message.contains("exceeds the limit of 1000 bytes"),
+            "{message}"
+        );
+        let (to, r, _, _) = refusal(s.route(Direction::AgentToServer, &oversized(&last)));
+        assert_eq!((to, r["id"].clone()), ("sender", json!(12)));
+        // Ends that disagree name no one.
+        let both = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"x","params":"{z}","id":2}}"#);
+        let (_, r, _, _) = refusal(s.route(Direction::AgentToServer, &oversized(&both)));
+        assert_eq!(r["id"], Value::Null);
+        // A server request goes back to the server, even when the agent has a request with
+        // the same id pending: that one keeps waiting for its own answer.
+        s.route(Direction::AgentToServer, &call("7", "read"));
+        let sampling = format!(
+            r#"{{"method":"sampling/createMessage","params":{{"m":"{z}"}},"jsonrpc":"2.0","id":7}}"#
+        );
+        let (to, r, _, _) = refusal(s.route(Direction::ServerToAgent, &oversized(&sampling)));
+        assert_eq!((to, r["id"].clone()), ("sender", json!(7)));
+        let answer = format!(r#"{{"jsonrpc":"2.0","id":7,"result":"{z}"}}"#);
+        let (to, r, _, tool) = refusal(s.route(Direction::ServerToAgent, &oversized(&answer)));
+        assert_eq!(
+            (to, r["id"].clone(), tool.as_deref()),
+            ("receiver", json!(7), Some("read"))
+        );
+    }
+
+    /// The agent's answer to a server request can be too large too (a sampling result): the
+    /// server, which waits on it, gets the error.
+    #[test]
+    fn oversized_agent_response_answers_the_server_request() {
+        let s = session();
+        s.route(
+            Direction::ServerToAgent,
+            &line(r#"{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{}}"#),
+        );
+        let big = format!(r#"{{"jsonrpc":"2.0","id":"s1","result":"{}"}}"#, filler());
+        let (to, r, _, _) = refusal(s.route(Direction::AgentToServer, &oversized(&big)));
+        assert_eq!((to, r["id"].clone()), ("receiver", json!("s1")));
+        let message = r["error"]["message"].as_str().expect("message");
+        assert!(message.contains("response too large"), "{message}");
     }
 
     #[test]

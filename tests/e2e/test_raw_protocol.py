@@ -2,18 +2,22 @@
 reaches the server, forwarded lines are the original bytes, and line size is limited only by
 --max-message-bytes.
 
-The server is servers/echo_server.py, which records every line it receives.
+The server is servers/echo_server.py, which records every line it receives; oversized responses
+are also checked against the real filesystem server, whose SDK writes the id last.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
+import anyio
 import pytest
+from mcp.shared.exceptions import McpError
 
 import harness
-from harness import BLOCK_CODE, BLOCK_PREFIX, ECHO_SERVER, start_args
+from harness import BLOCK_CODE, BLOCK_PREFIX, ECHO_SERVER, FILESYSTEM_SERVER, STEP, start_args
 
 LIMIT = 2048  # --max-message-bytes for the small-limit tests (the proxy accepts 1024 and up)
 
@@ -130,7 +134,7 @@ def test_oversize_line_is_refused_and_session_continues(echo_proxy, record, size
     reply = p.recv()
     assert "error" in reply, reply
     assert reply["error"]["code"] == -32600, reply
-    assert reply.get("id") in (9, None), reply
+    assert reply["id"] == 9, "the sender's own id is read from the start of the line"
     msg = reply["error"]["message"].lower()
     assert any(w in msg for w in ("limit", "too large", "too long", "exceeds", "size")), reply
     assert str(LIMIT) in reply["error"]["message"] or "limit" in msg, reply
@@ -147,8 +151,8 @@ def test_oversize_server_message_is_refused_and_session_continues(echo_proxy, re
     p.send({"jsonrpc": "2.0", "id": 20, "method": "test/big", "params": {"size": 2 * LIMIT}})
     reply = p.recv()
     assert "result" not in reply, "an oversize server message was forwarded"
-    assert reply.get("error", {}).get("code") == -32600, reply
-    assert reply.get("id") in (20, None), reply
+    err = assert_error(reply, -32600, 20)
+    assert "too large" in err["message"] and str(LIMIT) in err["message"], err
     assert_echoed(p.request(21, "ping"), 21, "ping")
 
 
@@ -263,3 +267,83 @@ def test_pipelined_mix_of_blocked_and_allowed(echo_proxy, record):
     assert p.no_more_output() == []
     allowed = [line for i, line in enumerate(lines) if i % 4 != 3]
     assert sorted(received(record)) == sorted(allowed)
+
+
+# --------------------------------------------------------------------------- oversized tool results
+
+FS_LIMIT = 64 << 10  # --max-message-bytes for the filesystem tests
+
+
+def _fs_initialize(p) -> None:
+    init = p.request(
+        0,
+        "initialize",
+        {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw-e2e", "version": "0"}},
+    )
+    assert "result" in init, init
+    p.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+
+def _read(p, rid, path: Path) -> dict:
+    return p.request(rid, "tools/call", {"name": "read_text_file", "arguments": {"path": str(path)}})
+
+
+def test_oversized_tool_result_answers_the_request_with_its_own_id(raw_proxy, fs_root, tmp_path):
+    """Regression: a tool result over --max-message-bytes was replaced by an error with
+    `id: null`, so the agent's request never got an answer and the agent hung until its own
+    timeout. The filesystem server's SDK writes `{"result":...,"jsonrpc":"2.0","id":N}`: the id
+    comes after the oversized content, and is read from the end of the line."""
+    ledger = tmp_path / "flight.redb"
+    big = fs_root / "big.txt"
+    big.write_text("lorem ipsum dolor sit amet\n" * (4 * FS_LIMIT // 27), encoding="utf-8")
+    small = fs_root / "small.txt"
+    small.write_text("small and fine\n", encoding="utf-8")
+    p = raw_proxy(
+        start_args([FILESYSTEM_SERVER, fs_root], "--max-message-bytes", str(FS_LIMIT), "--ledger", str(ledger))
+    )
+    _fs_initialize(p)
+
+    for rid in (7, "read-big \"quoted\" \\ id"):
+        err = assert_error(_read(p, rid, big), -32600, rid)
+        assert "too large" in err["message"] and str(FS_LIMIT) in err["message"], err
+        # The session goes on: a small read is answered normally.
+        ok = _read(p, f"after-{rid}", small)
+        assert ok["id"] == f"after-{rid}" and "error" not in ok, ok
+        assert ok["result"]["content"][0]["text"] == "small and fine\n", ok
+    assert p.no_more_output() == [], "each request gets exactly one reply"
+
+    p.close_stdin()
+    assert p.wait() == 0, p.stderr_tail()
+    log = subprocess.run(
+        [str(harness.vanguard_bin()), "ledger", "log", "--ledger", str(ledger), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert log.returncode == 0, log.stderr
+    entries = [json.loads(line) for line in log.stdout.splitlines()]
+    refused = [e for e in entries if "L0-MALFORMED" in (e.get("verdict") or {}).get("rules", [])]
+    # The ledger records each refusal with the id it answered and the tool that produced it.
+    assert [(e["direction"], e["rpc_id"], e["tool"]) for e in refused] == [
+        ("server_to_agent", 7, "read_text_file"),
+        ("server_to_agent", "read-big \"quoted\" \\ id", "read_text_file"),
+    ], refused
+    assert all(e["verdict"]["action"] == "block" for e in refused), refused
+
+
+@pytest.mark.anyio
+async def test_sdk_client_gets_an_error_for_an_oversized_tool_result(proxied, fs_root):
+    """The same through a real MCP client: the call fails with Vanguard's error (not the SDK's
+    own read timeout, which is what an error with `id: null` led to), and the session works on."""
+    big = fs_root / "big.txt"
+    big.write_text("x" * (2 * FS_LIMIT), encoding="utf-8")
+    (fs_root / "small.txt").write_text("fine\n", encoding="utf-8")
+    async with proxied([FILESYSTEM_SERVER, fs_root], "--max-message-bytes", str(FS_LIMIT)) as (session, _):
+        with anyio.fail_after(STEP):
+            with pytest.raises(McpError) as raised:
+                await session.call_tool("read_text_file", {"path": str(big)})
+        assert raised.value.error.code == -32600, raised.value.error
+        assert "too large" in raised.value.error.message, raised.value.error
+        with anyio.fail_after(STEP):
+            result = await session.call_tool("read_text_file", {"path": str(fs_root / "small.txt")})
+        assert result.content[0].text == "fine\n"
