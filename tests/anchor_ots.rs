@@ -17,8 +17,7 @@ use bitcoin::{
     Sequence, Target, Transaction, TxIn, TxMerkleNode, TxOut, Txid, WPubkeyHash, Witness,
 };
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use vanguard::anchor::ots::{ots_proof, OtsError, MAX_OP_LENGTH};
 
 /// A checkpoint note as the ledger signs it (C2SP signed note: origin, size, root, signature).
