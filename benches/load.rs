@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench --bench load -- [--requests N] [--inflight K[,K...]] [--runs R] [--payload BYTES]
 //!                             [--durability fsync|none|both] [--max-seconds S] [--timeout SECS]
+//!                             [--server-delay-us US]
 //! ```
 //!
 //! Defaults: K = 1 (5,000 requests) and K = 32 (20,000 requests), 3 runs, 256-byte payload, and
@@ -20,7 +21,9 @@
 //!
 //! With `--echo-server` the binary is instead a minimal stdio MCP server (`initialize`,
 //! `tools/list`, `tools/call` of `echo`) that buffers its output and flushes only when no input
-//! is pending, so it is never the bottleneck.
+//! is pending, so it is never the bottleneck. `--server-delay-us` gives it work instead: each
+//! tool call takes that long, one call at a time (like a single-threaded server doing real I/O),
+//! to show what the proxy costs next to a server that does something.
 
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
@@ -46,6 +49,8 @@ fn main() {
         return;
     }
     let opts = Options::parse();
+    // The echo server reads it, directly or under the proxy (children inherit it).
+    std::env::set_var(SERVER_DELAY_ENV, opts.server_delay_us.to_string());
     if let Err(e) = drive(&opts) {
         eprintln!("load: error: {e}");
         std::process::exit(1);
@@ -62,10 +67,21 @@ fn echo_server() -> io::Result<()> {
     let mut input = BufReader::with_capacity(1 << 20, stdin);
     let mut out = BufWriter::with_capacity(1 << 20, stdout);
     let mut line = Vec::with_capacity(1 << 16);
+    // Simulated work per tool call (`--server-delay-us`), done one call at a time like a
+    // single-threaded server; 0 is the bare echo.
+    let work = std::env::var(SERVER_DELAY_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_micros)
+        .unwrap_or_default();
     loop {
         line.clear();
         if input.read_until(b'\n', &mut line)? == 0 {
             break;
+        }
+        if !work.is_zero() && memchr_tools_call(&line) {
+            out.flush()?;
+            std::thread::sleep(work);
         }
         if let Some(reply) = answer(&line) {
             serde_json::to_writer(&mut out, &reply)?;
@@ -78,6 +94,13 @@ fn echo_server() -> io::Result<()> {
         }
     }
     out.flush()
+}
+
+/// Tells the echo server how long each tool call takes.
+const SERVER_DELAY_ENV: &str = "VANGUARD_BENCH_SERVER_DELAY_US";
+
+fn memchr_tools_call(line: &[u8]) -> bool {
+    line.windows(12).any(|w| w == b"\"tools/call\"")
 }
 
 fn answer(line: &[u8]) -> Option<Value> {
@@ -144,6 +167,8 @@ struct Options {
     cap: Duration,
     /// The proxy configurations measured against the direct baseline.
     proxies: Vec<Mode>,
+    /// Simulated work per tool call in the echo server, µs.
+    server_delay_us: u64,
 }
 
 impl Options {
@@ -156,6 +181,7 @@ impl Options {
             timeout: Duration::from_secs(60),
             cap: Duration::from_secs(4),
             proxies: vec![Mode::Proxy, Mode::ProxyNoSync],
+            server_delay_us: 0,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -194,6 +220,10 @@ impl Options {
                         other => usage(&format!("--durability: fsync, none or both, not {other}")),
                     }
                 }
+                "--server-delay-us" => {
+                    o.server_delay_us =
+                        number("--server-delay-us", value("--server-delay-us")).min(1_000_000)
+                }
                 "--help" | "-h" => usage(""),
                 // `cargo bench` adds `--bench`; harness flags and filters do not apply here.
                 _ => {}
@@ -214,7 +244,8 @@ fn usage(problem: &str) -> ! {
     }
     eprintln!(
         "usage: cargo bench --bench load -- [--requests N] [--inflight K[,K...]] [--runs R] \
-         [--payload BYTES] [--durability fsync|none|both] [--max-seconds S] [--timeout SECS]"
+         [--payload BYTES] [--durability fsync|none|both] [--max-seconds S] [--timeout SECS] \
+         [--server-delay-us US]"
     );
     std::process::exit(2)
 }
@@ -270,6 +301,12 @@ fn drive(opts: &Options) -> io::Result<()> {
         opts.payload,
         LEDGER_DIR
     );
+    if opts.server_delay_us > 0 {
+        println!(
+            "echo server: {} µs of work per tool call, one call at a time",
+            opts.server_delay_us
+        );
+    }
     let mut modes = vec![Mode::Direct];
     modes.extend(&opts.proxies);
     let started = Instant::now();
