@@ -37,8 +37,9 @@ pub mod meta {
 }
 
 /// redb's page cache. Its default (1 GiB) lets a long-running proxy's memory grow with its
-/// ledger; the writer only touches the tree's right edge, so a small cache loses little.
-const CACHE_BYTES: usize = 16 << 20;
+/// ledger; the writer only touches the tree's right edge, so a small cache loses little
+/// (benches/load: the same throughput with 4 MiB as with 16 MiB, 12 MiB less RSS).
+const CACHE_BYTES: usize = 4 << 20;
 
 /// The on-disk format this code writes and reads.
 pub const FORMAT: &[u8] = b"vanguard-ledger/v1";
