@@ -205,13 +205,29 @@ fn run(ledger: &Ledger, node: &Node, schedule: &Schedule, stopped: &mpsc::Receiv
         match tick(ledger, node, schedule) {
             Ok(t) => log_tick(&t),
             Err(e) => tracing::warn!(
-                error = %e,
+                error = %with_causes(&e),
                 retry_in = %humantime::format_duration(schedule.every),
                 "anchoring failed; retrying at the next tick"
             ),
         }
         wait = schedule.every;
     }
+}
+
+/// The error and its causes, which name the actual fault (`error sending request` says
+/// little; `Connection refused` says what to fix).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 fn log_tick(t: &Tick) {
@@ -247,5 +263,92 @@ fn log_tick(t: &Tick) {
             "anchor committed"
         ),
         Err(idle) => tracing::debug!(?idle, "nothing to anchor"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anchor::bitcoin::events::{Done, Pending};
+    use crate::ledger::{Durability, Identity, LedgerOptions};
+    use vanguard_verifier::BitcoinAnchor;
+
+    fn pending(size: u64) -> Value {
+        Pending {
+            event_type: events::PENDING.into(),
+            anchor: events::KIND.into(),
+            network: "regtest".into(),
+            checkpoint_size: size,
+            commitment: String::new(),
+            txid: "aa".into(),
+            tx: String::new(),
+            fee_sat: 141,
+        }
+        .to_value()
+    }
+
+    fn done(size: u64) -> Value {
+        Done {
+            event_type: events::DONE.into(),
+            anchor: events::KIND.into(),
+            network: "regtest".into(),
+            checkpoint_size: size,
+            txid: "aa".into(),
+            block_hash: "00".into(),
+            height: 1,
+            block_time: 0,
+            proof: BitcoinAnchor::new(AnchorNetwork::Regtest, String::new(), &[], &[], None, None),
+        }
+        .to_value()
+    }
+
+    #[test]
+    fn commits_only_for_entries_other_than_anchor_events_and_waits_out_the_interval() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ledger = Ledger::open(&LedgerOptions {
+            path: dir.path().join("l.redb"),
+            key_path: None,
+            durability: Durability::None,
+            new_key: false,
+        })
+        .expect("ledger");
+        let worth = || worth_committing(&Snapshot::new(ledger.database()).expect("snap"));
+        let delay = |now: SystemTime| {
+            first_delay(
+                &Snapshot::new(ledger.database()).expect("snap"),
+                Duration::from_secs(3600),
+                now,
+            )
+        };
+        assert_eq!(worth().expect("read"), Err(Idle::NoCheckpoint));
+        assert_eq!(delay(SystemTime::now()), Duration::ZERO, "never anchored");
+
+        let who = Identity::new("test".into());
+        ledger
+            .append_event(&who, serde_json::json!({"type": "start"}))
+            .expect("append");
+        assert_eq!(worth().expect("read"), Ok(1));
+
+        // The anchor of that first entry, pending then done: its own events are not worth a fee.
+        ledger.append_event(&who, pending(1)).expect("append");
+        let after_commit = SystemTime::now();
+        ledger.append_event(&who, done(1)).expect("append");
+        assert_eq!(
+            worth().expect("read"),
+            Err(Idle::OnlyAnchorEvents { since: 1 })
+        );
+        // A restart right after the commit waits (about) the interval; two hours on, none.
+        let left = delay(after_commit);
+        assert!(left > Duration::from_secs(3500) && left <= Duration::from_secs(3600));
+        assert_eq!(
+            delay(after_commit + Duration::from_secs(7200)),
+            Duration::ZERO
+        );
+
+        ledger
+            .append_event(&who, serde_json::json!({"type": "stop"}))
+            .expect("append");
+        assert_eq!(worth().expect("read"), Ok(4));
+        ledger.close();
     }
 }
