@@ -218,7 +218,9 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
             None => None,
         };
         let code = runtime.block_on(stdio::run(&server, session, Some(recorder), shutdown));
-        scheduler.map(schedule::Running::stop);
+        if let Some(s) = scheduler {
+            s.stop();
+        }
         Ok(code?)
     })?;
     // With a terminal or file on stdin, the reader sits in a blocking read that only the agent
