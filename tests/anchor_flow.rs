@@ -823,6 +823,20 @@ fn running_proxy_anchors_on_a_schedule() {
     let block_hash = block.block_hash().to_string();
     assert_eq!(done[0]["block_hash"], block_hash.as_str());
 
+    // The session's start event records the schedule.
+    let entries = expect(0, &["ledger", "log", "--json", "--ledger", &f.ledger]);
+    let start = entries
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"]["type"] == "start")
+        .last()
+        .expect("start event");
+    assert_eq!(
+        start["event"]["anchor"],
+        json!({"every": "10s", "network": "regtest", "confirmations": 1}),
+        "{start}"
+    );
+
     // The blocked call's receipt carries the anchor and verifies offline.
     let receipt = f.path("scheduled.json");
     expect(

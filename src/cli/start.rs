@@ -174,6 +174,10 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
             "include_payload": args.vex_include_payload,
         });
     }
+    if let Some((_, s)) = &anchoring {
+        start["anchor"] = serde_json::json!({ "every": humantime::format_duration(s.every).to_string(),
+            "network": s.network.as_str(), "confirmations": s.confirmations });
+    }
     ledger
         .append_event(&identity, start)
         .context("recording the start event")?;
