@@ -827,9 +827,9 @@ fn running_proxy_anchors_on_a_schedule() {
     let entries = expect(0, &["ledger", "log", "--json", "--ledger", &f.ledger]);
     let start = entries
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["event"]["type"] == "start")
-        .last()
+        .find(|e| e["event"]["type"] == "start")
         .expect("start event");
     assert_eq!(
         start["event"]["anchor"],
