@@ -638,3 +638,344 @@ fn receipts_take_the_earliest_anchor_that_covers_them() {
         assert_eq!(code, 2, "{flags:?}: {out}");
     }
 }
+
+/// A `vanguard start` session driven line by line, its stderr collected as it comes.
+struct Proxy {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    replies: std::sync::mpsc::Receiver<Value>,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Proxy {
+    fn start(ledger: &str, extra: &[&str]) -> Proxy {
+        use std::io::{BufRead, BufReader, Read};
+        let mut child = vanguard()
+            .env("VANGUARD_LOG", "info")
+            .args(["start", "--ledger", ledger])
+            .args(extra)
+            .arg("--")
+            .arg("python3")
+            .arg(echo_server())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("vanguard start runs");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, replies) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().expect("log").push_str(&text(&buf[..n]));
+            }
+        });
+        Proxy {
+            stdin: child.stdin.take(),
+            child,
+            replies,
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().expect("log").clone()
+    }
+
+    /// Waits (bounded) until stderr holds `needle`.
+    fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} on stderr in {TIMEOUT:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends one line and returns the reply with the same id.
+    fn call(&mut self, line: &str) -> Value {
+        let id = serde_json::from_str::<Value>(line).expect("request")["id"].clone();
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("write");
+        stdin.flush().expect("flush");
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.replies.recv_timeout(left) {
+                Ok(reply) if reply["id"] == id => return reply,
+                Ok(_) => {}
+                Err(e) => panic!("no reply to {line} ({e}); stderr:\n{}", self.log()),
+            }
+        }
+    }
+
+    /// Ends the session (the agent disconnects) and waits, bounded, for the proxy to exit.
+    fn close(mut self) -> (i32, String) {
+        drop(self.stdin.take());
+        let out = wait_bounded(self.child, "vanguard start with --anchor-every");
+        let code = out.status.code().expect("exit code");
+        // The reader thread has the whole of stderr once the process is gone.
+        let deadline = Instant::now() + TIMEOUT;
+        while std::sync::Arc::strong_count(&self.log) > 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let log = self.log.lock().expect("log").clone();
+        (code, log)
+    }
+}
+
+/// Waits (bounded) until `done` holds on the node's state.
+fn wait_node(node: &BitcoinNode, what: &str, done: impl Fn(&bitcoin_node::NodeState) -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !node.with_state(|s| done(s)) {
+        assert!(Instant::now() < deadline, "{what}: not within {TIMEOUT:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn calls(node: &BitcoinNode, method: &str) -> usize {
+    node.with_state(|s| s.calls.iter().filter(|c| c.0 == method).count())
+}
+
+/// The proxy anchors on its own while it runs: a failing node is logged and retried, the
+/// attack it blocks is committed at the next tick, the proof is collected once mined, and
+/// no second fee is paid for a checkpoint that adds only the anchor's own events.
+#[test]
+fn running_proxy_anchors_on_a_schedule() {
+    let f = Fixture::new();
+    let cookie = f.node.cookie.display().to_string();
+    // The wallet is empty at first: the first tick (at once: no anchor yet) fails.
+    f.node.with_state(|s| s.balance_sat = 0);
+    let mut proxy = Proxy::start(
+        &f.ledger,
+        &[
+            "--anchor-every",
+            "10s",
+            "--anchor-network",
+            "regtest",
+            "--rpc-url",
+            &f.node.url,
+            "--rpc-cookie",
+            &cookie,
+        ],
+    );
+    proxy.wait_for_log("anchoring failed");
+    assert!(
+        proxy
+            .log()
+            .contains("Bitcoin Core error -6: Insufficient funds"),
+        "the reason is logged:\n{}",
+        proxy.log()
+    );
+    assert_eq!(calls(&f.node, "sendrawtransaction"), 0);
+    // The proxy answers meanwhile, and records the attack before the wallet is funded, so
+    // whichever tick commits covers it.
+    assert!(proxy.call(INITIALIZE)["result"].is_object());
+    let blocked = proxy.call(ATTACK);
+    let attack_seq = blocked["error"]["data"]["ledger_index"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("the attack was not blocked: {blocked}"));
+    assert!(proxy.call(BENIGN)["result"].is_object());
+    f.node.with_state(|s| s.balance_sat = 100_000_000);
+
+    wait_node(&f.node, "the anchor transaction in the mempool", |s| {
+        !s.mempool.is_empty()
+    });
+    f.node.mine(1);
+    // complete's last call; its `anchor` event is appended before the tick ends, and the
+    // session's end waits for the tick.
+    wait_node(&f.node, "the proof collected", |s| {
+        s.calls.iter().any(|c| c.0 == "getrawtransaction")
+    });
+    let (code, log) = proxy.close();
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("anchor committed") && log.contains("anchor complete"),
+        "{log}"
+    );
+    assert_eq!(calls(&f.node, "sendrawtransaction"), 1, "one fee paid");
+
+    let status = f.status();
+    assert_eq!(status["pending"], json!([]), "{status}");
+    assert_eq!(status["abandoned"], json!([]), "{status}");
+    let done = status["done"].as_array().expect("done");
+    assert_eq!(done.len(), 1, "{status}");
+    assert!(done[0]["checkpoint_size"].as_u64().expect("size") > attack_seq);
+    let txid = done[0]["txid"].as_str().expect("txid");
+    let (height, block) = f.node.block_of(txid).expect("mined");
+    let block_hash = block.block_hash().to_string();
+    assert_eq!(done[0]["block_hash"], block_hash.as_str());
+
+    // The session's start event records the schedule.
+    let entries = expect(0, &["ledger", "log", "--json", "--ledger", &f.ledger]);
+    let start = entries
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["event"]["type"] == "start")
+        .expect("start event");
+    assert_eq!(
+        start["event"]["anchor"],
+        json!({"every": "10s", "network": "regtest", "confirmations": 1}),
+        "{start}"
+    );
+
+    // The blocked call's receipt carries the anchor and verifies offline.
+    let receipt = f.path("scheduled.json");
+    expect(
+        0,
+        &[
+            "ledger",
+            "proof",
+            &attack_seq.to_string(),
+            "-o",
+            &receipt,
+            "--ledger",
+            &f.ledger,
+        ],
+    );
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(&receipt).expect("read")).expect("json");
+    assert_eq!(r["anchors"][0]["type"], "bitcoin", "{r}");
+    assert_eq!(r["anchors"][0]["height"], height, "{r}");
+    let (code, out) = f.verify(&receipt, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("anchor: bitcoin regtest block {block_hash}")),
+        "{out}"
+    );
+}
+
+/// A node that cannot be reached is logged with the reason and never stops the proxy, and
+/// a session that ends while the scheduler waits for its next tick (an hour away) ends at
+/// once: the bounded wait in `close` is far shorter than the interval.
+#[test]
+fn running_proxy_answers_while_the_node_is_down_and_stops_mid_interval() {
+    let f = Fixture::new();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", l.local_addr().expect("addr"))
+    };
+    let cookie = f.node.cookie.display().to_string();
+    let mut proxy = Proxy::start(
+        &f.ledger,
+        &[
+            "--anchor-every",
+            "1h",
+            "--rpc-url",
+            &dead,
+            "--rpc-cookie",
+            &cookie,
+        ],
+    );
+    proxy.wait_for_log("anchoring failed");
+    assert!(
+        proxy
+            .log()
+            .contains(&format!("calling createrawtransaction on {dead}"))
+            && proxy.log().contains("Connection refused"),
+        "{}",
+        proxy.log()
+    );
+    assert!(proxy.call(INITIALIZE)["result"].is_object());
+    assert!(proxy.call(ATTACK)["error"]["data"]["ledger_index"].is_u64());
+    assert_eq!(
+        proxy.call(BENIGN)["result"]["params"]["arguments"]["text"],
+        "hello",
+        "{}",
+        proxy.log()
+    );
+    let (code, log) = proxy.close();
+    assert_eq!(code, 0, "{log}");
+    let status = f.status();
+    for state in ["pending", "done", "abandoned"] {
+        assert_eq!(status[state], json!([]), "{status}");
+    }
+    assert!(f.node.with_state(|s| s.calls.is_empty()));
+}
+
+/// Bad anchoring options are refused before the server starts or the ledger is opened.
+#[test]
+fn start_refuses_bad_anchor_options() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = dir.path().join("l.redb").display().to_string();
+    let cookie = dir.path().join(".cookie");
+    std::fs::write(&cookie, "no colon here").expect("cookie");
+    let cookie = cookie.display().to_string();
+    let missing_dir = dir.path().join("typo/.cookie").display().to_string();
+    let node = ["--rpc-url", "http://127.0.0.1:18443", "--rpc-cookie"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--anchor-every", "5s"], "at least 10s"),
+        (vec!["--anchor-every", "soon"], "--anchor-every"),
+        (vec!["--anchor-every", "1h"], "--rpc-url"),
+        (
+            vec!["--rpc-url", "http://127.0.0.1:1", "--rpc-cookie", &cookie],
+            "--anchor-every",
+        ),
+        (vec!["--anchor-network", "regtest"], "--anchor-every"),
+        (
+            [&["--anchor-every", "1h"][..], &node, &[&missing_dir]].concat(),
+            "no directory",
+        ),
+        (
+            [&["--anchor-every", "1h"][..], &node, &[&cookie]].concat(),
+            "no `user:password`",
+        ),
+        (
+            vec![
+                "--anchor-every",
+                "1h",
+                "--rpc-url",
+                "127.0.0.1:18443",
+                "--rpc-user",
+                "u",
+                "--rpc-password",
+                "p",
+            ],
+            "is not a URL",
+        ),
+        (
+            vec![
+                "--anchor-every",
+                "1h",
+                "--anchor-network",
+                "moon",
+                "--rpc-url",
+                "http://127.0.0.1:18443",
+                "--rpc-user",
+                "u",
+                "--rpc-password",
+                "p",
+            ],
+            "moon",
+        ),
+    ];
+    for (flags, message) in cases {
+        let mut args = vec!["start", "--ledger", &ledger];
+        args.extend(&flags);
+        args.extend(["--", "python3", "-c", "pass"]);
+        let out = expect(2, &args);
+        assert!(out.contains(message), "{flags:?}: {out}");
+        assert!(
+            !Path::new(&ledger).exists(),
+            "{flags:?} opened the ledger:\n{out}"
+        );
+    }
+}

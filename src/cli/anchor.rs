@@ -58,7 +58,7 @@ pub struct NodeArgs {
 }
 
 impl NodeArgs {
-    fn node(&self) -> anyhow::Result<Node> {
+    pub(super) fn node(&self) -> anyhow::Result<Node> {
         let auth = match (&self.rpc_cookie, &self.rpc_user, &self.rpc_password) {
             (Some(cookie), _, _) => RpcAuth::Cookie(cookie.clone()),
             (None, Some(user), Some(password)) => RpcAuth::UserPass {
@@ -69,6 +69,41 @@ impl NodeArgs {
         };
         let client = RpcClient::new(&self.rpc_url, auth)?;
         Node::new(client).context("starting the RPC client")
+    }
+
+    /// Catches typos before a long-running proxy starts: the URL must parse, and the cookie
+    /// must be readable if present. A missing cookie in an existing directory is only a
+    /// warning: bitcoind deletes it when it stops, and a node that is down is retried.
+    pub(super) fn check(&self) -> anyhow::Result<()> {
+        let url = reqwest::Url::parse(&self.rpc_url)
+            .with_context(|| format!("--rpc-url {:?} is not a URL", self.rpc_url))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            bail!(
+                "--rpc-url {:?}: Bitcoin Core's RPC is http://HOST:PORT",
+                self.rpc_url
+            );
+        }
+        let Some(cookie) = &self.rpc_cookie else {
+            return Ok(());
+        };
+        if cookie.exists() {
+            anchor::rpc::read_cookie(cookie).context("--rpc-cookie")?;
+            return Ok(());
+        }
+        let dir = cookie
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
+            bail!(
+                "--rpc-cookie {}: no directory {} (the cookie is `.cookie` in the node's data \
+                 directory, e.g. ~/.bitcoin/.cookie)",
+                cookie.display(),
+                dir.display()
+            );
+        }
+        tracing::warn!(cookie = %cookie.display(), "no RPC cookie yet (is the node running?); anchoring retries at each tick");
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::Args;
 use std::process::ExitCode;
 use std::sync::Arc;
+use vanguard::anchor::bitcoin::schedule::{self, Schedule};
 use vanguard::anchor::vex::{Delivery, VexConfig};
 use vanguard::inspect::{Inspector, InspectorConfig};
 use vanguard::ledger::{
@@ -18,9 +19,18 @@ use vanguard::proxy::stdio::{self, ServerCommand, Shutdown};
 /// starts the server as its child. Logs go to stderr. Vanguard exits with the server's exit
 /// code, and forwards SIGINT/SIGTERM/SIGHUP to it.
 #[derive(Args, Debug)]
+// The node options are required by `vanguard anchor`, and here only with --anchor-every
+// (--rpc-url may come from the environment, set for `vanguard anchor`: not an error here).
+#[command(
+    mut_arg("rpc_url", |a| a.required(false)),
+    mut_arg("rpc_cookie", |a| a.requires("anchor_every")),
+    mut_arg("rpc_user", |a| a.requires("anchor_every")),
+    mut_group("auth", |g| g.required(false))
+)]
 #[command(after_help = "Examples:\n  \
     vanguard start --server \"npx -y @modelcontextprotocol/server-filesystem /home/me/project\"\n  \
-    vanguard start --rules ./my-rules -- python my_server.py --verbose")]
+    vanguard start --rules ./my-rules -- python my_server.py --verbose\n  \
+    vanguard start --anchor-every 1h --rpc-url http://127.0.0.1:8332 --rpc-cookie ~/.bitcoin/.cookie -- python my_server.py")]
 pub struct StartArgs {
     /// The server command line, split like a shell would (quotes work; nothing is expanded).
     #[arg(long, short = 's', value_name = "CMD", conflicts_with = "command")]
@@ -63,6 +73,41 @@ pub struct StartArgs {
     /// (Bearer JWT), VANGUARD_VEX_AGENT_ID (an existing agent; otherwise one is created).
     #[arg(long)]
     vex_include_payload: bool,
+
+    /// Anchor the ledger to Bitcoin from this proxy, at most one transaction per interval
+    /// (e.g. 1h, 30m; at least 10s): complete the pending anchor once mined, else commit the
+    /// latest checkpoint if entries were recorded since the last one. Needs --rpc-url with
+    /// --rpc-cookie or --rpc-user. See docs/anchoring.md.
+    #[arg(long, value_name = "DURATION", value_parser = anchor_interval,
+          requires_all = ["rpc_url", "auth"])]
+    anchor_every: Option<std::time::Duration>,
+
+    #[command(flatten)]
+    node: Option<super::anchor::NodeArgs>,
+
+    /// With --anchor-every: the node's network (main, test, testnet4, signet or regtest).
+    #[arg(
+        long,
+        value_name = "NET",
+        default_value = "main",
+        requires = "anchor_every"
+    )]
+    anchor_network: String,
+
+    /// With --anchor-every: confirmations an anchor needs before its proof is recorded.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "anchor_every")]
+    anchor_confirmations: u64,
+}
+
+fn anchor_interval(text: &str) -> Result<std::time::Duration, String> {
+    let every = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if every < schedule::MIN_INTERVAL {
+        return Err(format!(
+            "at least {} (each anchor is a Bitcoin transaction; blocks come every ~10 minutes)",
+            humantime::format_duration(schedule::MIN_INTERVAL)
+        ));
+    }
+    Ok(every)
 }
 
 pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
@@ -93,6 +138,18 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
     if vex.is_none() && args.vex_include_payload {
         anyhow::bail!("--vex-include-payload needs VANGUARD_VEX_URL (VEX is not configured)");
     }
+    let anchoring = match (args.anchor_every, &args.node) {
+        (Some(every), Some(node)) => {
+            node.check()?;
+            let schedule = Schedule {
+                every,
+                network: args.anchor_network.parse()?,
+                confirmations: args.anchor_confirmations,
+            };
+            Some((node.node()?, schedule))
+        }
+        _ => None,
+    };
     let ledger_path = args.ledger.path_for(&server)?;
     let ledger = Ledger::open(&LedgerOptions {
         path: ledger_path.clone(),
@@ -116,6 +173,10 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
             "url": v.url,
             "include_payload": args.vex_include_payload,
         });
+    }
+    if let Some((_, s)) = &anchoring {
+        start["anchor"] = serde_json::json!({ "every": humantime::format_duration(s.every).to_string(),
+            "network": s.network.as_str(), "confirmations": s.confirmations });
     }
     ledger
         .append_event(&identity, start)
@@ -150,7 +211,22 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         runtime.spawn(delivery.run());
         tracing::info!(url = %config.url, "VEX delivery on");
     }
-    let code = runtime.block_on(stdio::run(&server, session, Some(recorder), shutdown))?;
+    // Scoped, so the scheduler is stopped (and its last append committed) before the ledger
+    // closes below.
+    let code = std::thread::scope(|scope| -> anyhow::Result<i32> {
+        let scheduler = match anchoring {
+            Some((node, schedule)) => Some(
+                schedule::spawn(scope, &ledger, node, schedule)
+                    .context("starting the anchor scheduler")?,
+            ),
+            None => None,
+        };
+        let code = runtime.block_on(stdio::run(&server, session, Some(recorder), shutdown));
+        if let Some(s) = scheduler {
+            s.stop();
+        }
+        Ok(code?)
+    })?;
     // With a terminal or file on stdin, the reader sits in a blocking read that only the agent
     // can end; do not wait for it.
     runtime.shutdown_background();
