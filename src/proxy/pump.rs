@@ -369,15 +369,6 @@ pub trait Recording: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = Pending> + Send;
 }
 
-/// Decisions take effect without being recorded (`vanguard start --no-ledger`, tests).
-pub struct Unrecorded;
-
-impl Recording for Unrecorded {
-    async fn record(&self, _: Direction, _: &Decision, _: &[u8]) -> Pending {
-        Box::pin(async { Err("recording is off".to_owned()) })
-    }
-}
-
 /// A record on its way to durable storage.
 pub type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>> + Send>>;
 
