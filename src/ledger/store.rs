@@ -4,7 +4,7 @@
 //! entries      seq                -> canonical entry bytes (the Merkle leaf data)
 //! payloads     seq                -> raw wire bytes (redactable: entries commit to a digest)
 //! hashes       stored-hash index  -> 32-byte hash (Go sumdb tlog layout, ~2 per entry)
-//! checkpoints  tree size          -> signed checkpoint note (one per group commit)
+//! checkpoints  tree size          -> signed checkpoint note, UTF-8 (one per group commit)
 //! meta         name               -> bytes (ledger id, origin, vkey, durability, format)
 //! ```
 
@@ -15,7 +15,10 @@ use vanguard_verifier::{Hash, HashReader};
 pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
 pub(crate) const PAYLOADS: TableDefinition<u64, &[u8]> = TableDefinition::new("payloads");
 pub(crate) const HASHES: TableDefinition<u64, [u8; 32]> = TableDefinition::new("hashes");
-pub(crate) const CHECKPOINTS: TableDefinition<u64, &str> = TableDefinition::new("checkpoints");
+/// Notes are text, but stored as bytes: redb decodes a `&str` value with a panicking
+/// `from_utf8(..).unwrap()`, so one corrupt byte would crash every reader. We check UTF-8
+/// ourselves ([`note_text`]) and report a corrupt checkpoint instead.
+pub(crate) const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// Meta keys.
@@ -56,6 +59,10 @@ pub enum LedgerError {
     /// The signing key could not be read, created or used.
     #[error("signing key {path}: {reason}")]
     Key { path: PathBuf, reason: String },
+    /// The file's bytes are damaged: a stored value that cannot be what we wrote, or redb
+    /// failing (panicking) on a page it cannot decode.
+    #[error("ledger file is corrupt: {0}")]
+    Corrupt(String),
     /// The ledger writer stopped, so nothing more can be recorded.
     #[error("the ledger writer has stopped")]
     WriterGone,
@@ -91,6 +98,56 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         cause = c.source();
     }
     text
+}
+
+/// Runs a read of the ledger, turning a panic inside it into [`LedgerError::Corrupt`].
+///
+/// redb panics on some corrupt pages instead of returning an error; a reader of a damaged (or
+/// hostile) ledger file must get a clear error and exit code, not a crash. The panic message
+/// is kept as the reason and not printed by the panic hook (see [`quiet_guarded_panics`]).
+/// Only for reads: a panic while writing leaves nothing half done that this could hide,
+/// but the writer has its own failure path and must not be silenced.
+pub fn read_guarded<T, E: From<LedgerError>>(f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    quiet_guarded_panics();
+    GUARDED.with(|g| g.set(g.get() + 1));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(g.get() - 1));
+    outcome.unwrap_or_else(|panic| {
+        let reason = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "the storage engine failed on it".into());
+        Err(LedgerError::Corrupt(format!("reading it failed: {reason}")).into())
+    })
+}
+
+thread_local! {
+    /// How many [`read_guarded`] calls this thread is inside.
+    static GUARDED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Installs (once) a panic hook that stays silent for panics [`read_guarded`] turns into
+/// errors and hands every other panic to the previous hook.
+fn quiet_guarded_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if GUARDED.with(|g| g.get()) == 0 {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// A stored checkpoint note as text; a note that is not UTF-8 was damaged after signing.
+pub fn note_text(size: u64, bytes: &[u8]) -> Result<String, LedgerError> {
+    String::from_utf8(bytes.to_vec()).map_err(|e| {
+        LedgerError::Corrupt(format!(
+            "the checkpoint for size {size} is not UTF-8 text ({e})"
+        ))
+    })
 }
 
 pub(crate) fn storage<E: Into<redb::Error>>(e: E) -> LedgerError {
@@ -355,13 +412,19 @@ impl Snapshot {
     pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, LedgerError> {
         let t = self.txn.open_table(CHECKPOINTS).map_err(storage)?;
         let last = t.last().map_err(storage)?;
-        Ok(last.map(|(k, v)| (k.value(), v.value().to_owned())))
+        match last {
+            Some((k, v)) => Ok(Some((k.value(), note_text(k.value(), v.value())?))),
+            None => Ok(None),
+        }
     }
 
     /// The signed checkpoint for exactly `size` entries, if one was signed.
     pub fn checkpoint(&self, size: u64) -> Result<Option<String>, LedgerError> {
         let t = self.txn.open_table(CHECKPOINTS).map_err(storage)?;
-        Ok(t.get(size).map_err(storage)?.map(|v| v.value().to_owned()))
+        match t.get(size).map_err(storage)? {
+            Some(v) => Ok(Some(note_text(size, v.value())?)),
+            None => Ok(None),
+        }
     }
 
     /// The first signed checkpoint covering at least `size` entries.
@@ -371,16 +434,18 @@ impl Snapshot {
         match first {
             Some(item) => {
                 let (k, v) = item.map_err(storage)?;
-                Ok(Some((k.value(), v.value().to_owned())))
+                Ok(Some((k.value(), note_text(k.value(), v.value())?)))
             }
             None => Ok(None),
         }
     }
 
-    /// Every signed checkpoint, by tree size, streamed to `f`; stops early if `f` returns false.
+    /// Every signed checkpoint, by tree size, streamed to `f` as stored (bytes, so a damaged
+    /// note reaches the signature check rather than failing the read); stops early if `f`
+    /// returns false.
     pub fn for_each_checkpoint(
         &self,
-        mut f: impl FnMut(u64, &str) -> Result<bool, LedgerError>,
+        mut f: impl FnMut(u64, &[u8]) -> Result<bool, LedgerError>,
     ) -> Result<(), LedgerError> {
         let t = self.txn.open_table(CHECKPOINTS).map_err(storage)?;
         for item in t.range(0..).map_err(storage)? {
