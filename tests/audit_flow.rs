@@ -91,8 +91,16 @@ fn assert_valid(file: &Path, key: &str) {
 
 /// Records one proxy session on `ledger`; returns the agent-facing replies.
 fn record_session(ledger: &str, lines: &[&str]) -> String {
+    text(&record_session_with(ledger, &[], lines).stdout)
+}
+
+/// Records one proxy session on `ledger` with more `vanguard start` options; the proxy must
+/// exit 0.
+fn record_session_with(ledger: &str, options: &[&str], lines: &[&str]) -> Output {
     let mut child = vanguard()
-        .args(["start", "--ledger", ledger, "--", "python3"])
+        .args(["start", "--ledger", ledger])
+        .args(options)
+        .args(["--", "python3"])
         .arg(echo_server())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -107,7 +115,19 @@ fn record_session(ledger: &str, lines: &[&str]) -> String {
     }
     let out = wait_bounded(child, "vanguard start");
     assert!(out.status.success(), "proxy failed: {}", text(&out.stderr));
-    text(&out.stdout)
+    out
+}
+
+/// The `ledger_index` of the blocked reply to request `id`.
+fn blocked_index(replies: &str, id: u64) -> u64 {
+    let reply = replies
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no reply to request {id}: {replies}"));
+    reply["error"]["data"]["ledger_index"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("request {id} was not blocked with a ledger index: {reply}"))
 }
 
 fn checkpoint_size(ledger: &str) -> u64 {
@@ -138,14 +158,7 @@ fn flow() -> Flow {
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = dir.path().join("l.redb").display().to_string();
     let replies = record_session(&ledger, &[INITIALIZE, ATTACK, BENIGN]);
-    let blocked = replies
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|r| r["id"] == 2)
-        .unwrap_or_else(|| panic!("no reply to the attack: {replies}"));
-    let blocked = blocked["error"]["data"]["ledger_index"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("the attack was not blocked with a ledger index: {blocked}"));
+    let blocked = blocked_index(&replies, 2);
     let log = ok(&["ledger", "log", "--ledger", &ledger, "--json"]);
     let first: serde_json::Value =
         serde_json::from_str(log.lines().next().expect("an entry")).expect("entry json");
@@ -161,6 +174,129 @@ fn flow() -> Flow {
         session,
         first_size,
     }
+}
+
+/// `start --receipts-dir`: each blocked call's receipt appears as `<ledger index>.receipt.json`
+/// without being asked for, verifies with the ledger's vkey, holds the payload only with
+/// `--receipt-payloads`, and nothing is written for calls that were let through.
+#[test]
+fn receipts_dir_gets_a_verifiable_receipt_for_each_blocked_call() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = dir.path().join("l.redb").display().to_string();
+    // Created on demand, nested.
+    let receipts = dir.path().join("evidence/receipts");
+    let receipts_arg = receipts.display().to_string();
+    let out = record_session_with(
+        &ledger,
+        &["--receipts-dir", &receipts_arg],
+        &[INITIALIZE, ATTACK, BENIGN],
+    );
+    let first = blocked_index(&text(&out.stdout), 2);
+    let out = record_session_with(
+        &ledger,
+        &["--receipts-dir", &receipts_arg, "--receipt-payloads"],
+        &[INITIALIZE, BENIGN, ATTACK],
+    );
+    let second = blocked_index(&text(&out.stdout), 2);
+    let mut names: Vec<String> = std::fs::read_dir(&receipts)
+        .expect("receipts dir exists")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    let mut expected = vec![
+        format!("{first}.receipt.json"),
+        format!("{second}.receipt.json"),
+    ];
+    expected.sort();
+    assert_eq!(
+        names, expected,
+        "one receipt per blocked call, nothing else"
+    );
+
+    let vkey = ok(&["keys", "show", "--ledger", &ledger]).trim().to_owned();
+    for (seq, payload) in [(first, None), (second, Some(ATTACK))] {
+        let file = receipts.join(format!("{seq}.receipt.json"));
+        assert_valid(&file, &vkey);
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
+        assert_eq!(json["format"], "vanguard-receipt/v1");
+        assert_eq!(json["entry"]["seq"], seq);
+        assert_eq!(json["entry"]["verdict"]["action"], "block");
+        let kept = json["payload"].as_str().map(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .expect("base64")
+        });
+        assert_eq!(kept.as_deref(), payload.map(str::as_bytes), "receipt {seq}");
+        // The entry is exactly the one `ledger proof` proves.
+        let proof: serde_json::Value = serde_json::from_str(&ok(&[
+            "ledger",
+            "proof",
+            &seq.to_string(),
+            "--ledger",
+            &ledger,
+        ]))
+        .expect("proof json");
+        assert_eq!(json["entry"], proof["entry"]);
+    }
+}
+
+/// A receipt that cannot be written is logged with its reason and the session carries on.
+#[test]
+fn a_receipt_that_cannot_be_written_does_not_stop_the_proxy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = dir.path().join("l.redb").display().to_string();
+    let receipts = dir.path().join("receipts");
+    // Whatever index the attack gets, its receipt's name is taken by a non-empty directory.
+    for seq in 0..16 {
+        let blocker = receipts.join(format!("{seq}.receipt.json"));
+        std::fs::create_dir_all(blocker.join("occupied")).expect("mkdir");
+    }
+    let receipts_arg = receipts.display().to_string();
+    let out = record_session_with(
+        &ledger,
+        &["--receipts-dir", &receipts_arg],
+        &[INITIALIZE, ATTACK, BENIGN],
+    );
+    let replies = text(&out.stdout);
+    let seq = blocked_index(&replies, 2);
+    assert!(
+        seq < 16,
+        "the attack's index {seq} is past the occupied names"
+    );
+    assert!(
+        replies.contains("\"id\":3") && replies.contains("hello"),
+        "the call after the failed receipt was still answered: {replies}"
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("could not write the receipt") && stderr.contains(&format!("seq={seq}")),
+        "the failure is logged with the entry: {stderr}"
+    );
+    // A directory that cannot be created stops the start with a clear error.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").expect("write");
+    let out = run(&[
+        "start",
+        "--ledger",
+        &ledger,
+        "--receipts-dir",
+        &file.join("sub").display().to_string(),
+        "--",
+        "python3",
+        &echo_server().display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--receipts-dir"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
