@@ -3,79 +3,19 @@
 //! consistency proof (`ledger consistency`), and check each with `vanguard verify` and the
 //! ledger's vkey; tampered evidence and a wrong key are refused with the documented exit codes.
 
-use base64::Engine as _;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-use vanguard_verifier::{SignerKey, VerifierKey};
+mod common;
 
-/// Longest any child may run before the test kills it and fails.
-const TIMEOUT: Duration = Duration::from_secs(60);
+use base64::Engine as _;
+use common::cli::{ok, run, text};
+use common::echo_server;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use vanguard_verifier::{SignerKey, VerifierKey};
 
 const INITIALIZE: &str =
     r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#;
 const ATTACK: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"../../../../etc/passwd"}}}"#;
 const BENIGN: &str = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#;
-
-fn echo_server() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/servers/echo_server.py")
-}
-
-fn vanguard() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vanguard"));
-    for var in ["VANGUARD_LEDGER", "VANGUARD_KEY", "VANGUARD_RULES"] {
-        c.env_remove(var);
-    }
-    c.env("VANGUARD_LOG", "warn");
-    c
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Waits for `child` at most [`TIMEOUT`], killing it if it overruns.
-fn wait_bounded(mut child: Child, what: &str) -> Output {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        match child.try_wait().expect("try_wait") {
-            Some(_) => return child.wait_with_output().expect("collect output"),
-            None if Instant::now() > deadline => {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("collect output");
-                panic!(
-                    "{what} did not finish in {TIMEOUT:?}; stderr:\n{}",
-                    text(&out.stderr)
-                );
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-}
-
-fn run(args: &[&str]) -> Output {
-    let child = vanguard()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vanguard runs");
-    wait_bounded(child, &format!("vanguard {args:?}"))
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "vanguard {args:?} failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
 
 /// `vanguard verify FILE --key VKEY`: (exit code, stdout + stderr).
 fn verify(file: &Path, key: &str) -> (i32, String) {
@@ -94,28 +34,9 @@ fn record_session(ledger: &str, lines: &[&str]) -> String {
     text(&record_session_with(ledger, &[], lines).stdout)
 }
 
-/// Records one proxy session on `ledger` with more `vanguard start` options; the proxy must
-/// exit 0.
+/// Records one proxy session on `ledger` with more `vanguard start` options.
 fn record_session_with(ledger: &str, options: &[&str], lines: &[&str]) -> Output {
-    let mut child = vanguard()
-        .args(["start", "--ledger", ledger])
-        .args(options)
-        .args(["--", "python3"])
-        .arg(echo_server())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vanguard start runs");
-    {
-        let mut stdin = child.stdin.take().expect("stdin");
-        for line in lines {
-            writeln!(stdin, "{line}").expect("write");
-        }
-    }
-    let out = wait_bounded(child, "vanguard start");
-    assert!(out.status.success(), "proxy failed: {}", text(&out.stderr));
-    out
+    common::cli::record_session(ledger, options, lines)
 }
 
 /// The `ledger_index` of the blocked reply to request `id`.

@@ -787,26 +787,23 @@ fn invalid_utf8_in_a_checkpoint_is_reported_not_a_panic() {
         Ok(Err(e)) => panic!("check should report the checkpoint, not fail: {e}"),
     }
     // Through the binary, as an auditor runs it: exit 1 (invalid), the checkpoint named.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vanguard"))
-        .args(["ledger", "check", "--ledger"])
-        .arg(&copy)
-        .args(["--vkey", &key.to_string()])
-        .env_remove("VANGUARD_LEDGER")
-        .output()
-        .expect("vanguard runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let all = format!("{}{stderr}", String::from_utf8_lossy(&out.stdout));
+    let copy = copy.display().to_string();
+    let out = common::cli::run(&[
+        "ledger",
+        "check",
+        "--ledger",
+        &copy,
+        "--vkey",
+        &key.to_string(),
+    ]);
+    let stderr = common::cli::text(&out.stderr);
+    let all = format!("{}{stderr}", common::cli::text(&out.stdout));
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains(&format!("checkpoint of size {N}")), "{all}");
     assert!(!stderr.contains("panicked"), "{all}");
     // Reading the note as text (`ledger checkpoint`) is a clear corruption error, exit 2.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vanguard"))
-        .args(["ledger", "checkpoint", "--ledger"])
-        .arg(&copy)
-        .env_remove("VANGUARD_LEDGER")
-        .output()
-        .expect("vanguard runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = common::cli::run(&["ledger", "checkpoint", "--ledger", &copy]);
+    let stderr = common::cli::text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("ledger file is corrupt") && stderr.contains(&format!("size {N}")),

@@ -48,6 +48,7 @@ mod checkpoint;
 pub mod cli;
 mod consistency;
 mod entry;
+mod entry_scan;
 mod hash;
 mod jcs;
 mod note;

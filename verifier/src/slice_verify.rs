@@ -9,12 +9,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::Value;
 
 use crate::checkpoint::{verify_checkpoint, Origin, VerifiedCheckpoint};
 use crate::consistency::ConsistencyHint;
-use crate::entry::{Entry, Kind};
-use crate::hash::{leaf_hash, Hash};
+use crate::entry_scan::{entry_facts, scan_prefix, EntryFacts, TIME_LEN};
+use crate::hash::{hex_decode_into, leaf_hash, Hash};
 use crate::proof::MAX_TREE_SIZE;
 use crate::range::{CompactRange, RangeProof};
 use crate::report::{describe_checkpoint, CheckName, EntryCounts, Log};
@@ -94,7 +93,7 @@ struct Walk {
     header: SliceHeader,
     next: u64,
     prev_leaf: Option<Hash>,
-    last_time: Option<(u64, String)>,
+    last_time: Option<(u64, [u8; TIME_LEN])>,
     acc: CompactRange,
     counts: EntryCounts,
     absent: Vec<u64>,
@@ -158,6 +157,18 @@ pub(crate) fn verify_slice_logged<R: BufRead>(
             line: line_no,
             message: "does not end with a newline".into(),
         })?;
+        // The lines the slice writer produces, read without a JSON parser.
+        if let Some(fast) = fast_line(line) {
+            match fast {
+                FastLine::Entry {
+                    bytes,
+                    facts,
+                    payload,
+                } => walk.checked(bytes, facts, payload)?,
+                FastLine::Leaf { seq, leaf } => walk.reduced(seq, leaf)?,
+            }
+            continue;
+        }
         let parsed: LineJson<'_> = serde_json::from_slice(line).map_err(|e| SliceError::Line {
             line: line_no,
             message: e.to_string(),
@@ -277,10 +288,20 @@ impl Walk {
     }
 
     fn full(&mut self, bytes: &[u8], payload: Option<&str>) -> Result<(), SliceError> {
-        let entry = Entry::parse_canonical(bytes).map_err(|source| SliceError::Entry {
+        let facts = entry_facts(bytes).map_err(|source| SliceError::Entry {
             seq: self.next,
             source,
         })?;
+        self.checked(bytes, facts, payload)
+    }
+
+    /// The checks of a full entry whose canonical form was checked when `facts` were read.
+    fn checked(
+        &mut self,
+        bytes: &[u8],
+        entry: EntryFacts,
+        payload: Option<&str>,
+    ) -> Result<(), SliceError> {
         let seq = entry.seq;
         self.expect_seq(seq)?;
         let leaf = leaf_hash(bytes);
@@ -296,22 +317,17 @@ impl Walk {
                 self.first_prev_checked = true;
             }
         }
-        match &mut self.last_time {
-            Some((previous_seq, previous_time)) => {
-                if entry.time < *previous_time {
-                    return Err(SliceError::TimeBackwards {
-                        seq,
-                        time: entry.time,
-                        previous_seq: *previous_seq,
-                        previous_time: previous_time.clone(),
-                    });
-                }
-                *previous_seq = seq;
-                previous_time.clear();
-                previous_time.push_str(&entry.time);
+        if let Some((previous_seq, previous_time)) = &self.last_time {
+            if entry.time < *previous_time {
+                return Err(SliceError::TimeBackwards {
+                    seq,
+                    time: entry.time_text(),
+                    previous_seq: *previous_seq,
+                    previous_time: String::from_utf8_lossy(previous_time).into_owned(),
+                });
             }
-            None => self.last_time = Some((seq, entry.time.clone())),
         }
+        self.last_time = Some((seq, entry.time));
         match (payload, entry.payload) {
             (Some(text), digest) => {
                 let bytes = STANDARD
@@ -339,13 +355,11 @@ impl Walk {
             }
             (None, None) => {}
         }
-        if entry.kind == Kind::Event {
-            if let Some(target) = redaction_target(entry.event.as_ref()) {
-                if self.redacted.len() < MAX_TRACKED {
-                    self.redacted.insert(target);
-                } else {
-                    self.tracking_complete = false;
-                }
+        if let Some(target) = entry.redaction_of {
+            if self.redacted.len() < MAX_TRACKED {
+                self.redacted.insert(target);
+            } else {
+                self.tracking_complete = false;
             }
         }
         self.counts.full += 1;
@@ -518,13 +532,64 @@ impl Walk {
 
 struct ProofErrorLike(String);
 
-/// The seq a redaction event names: `event.type == "redaction"` and `event.seq` an integer.
-fn redaction_target(event: Option<&Value>) -> Option<u64> {
-    let event = event?.as_object()?;
-    if event.get("type")?.as_str()? != "redaction" {
+/// An entry or leaf line exactly as [`crate::SliceWriter`] writes it.
+enum FastLine<'a> {
+    Entry {
+        bytes: &'a [u8],
+        facts: EntryFacts,
+        payload: Option<&'a str>,
+    },
+    Leaf {
+        seq: u64,
+        leaf: Hash,
+    },
+}
+
+/// Reads `{"entry":E}`, `{"entry":E,"payload":"B"}` or `{"seq":N,"leaf":"H"}` in the writer's
+/// spelling, with `E` accepted by the entry scanner and `B` free of escapes and controls (as
+/// base64 is). Anything else (other key order, whitespace, escapes, event entries) is `None`
+/// and goes through the JSON parser, which reads the same lines the same way: this is only
+/// a shortcut, never a different reading.
+fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
+    if let Some(rest) = line.strip_prefix(b"{\"entry\":") {
+        let (facts, used) = scan_prefix(rest)?;
+        let (bytes, after) = rest.split_at(used);
+        let payload = match after {
+            b"}" => None,
+            _ => {
+                let b64 = after
+                    .strip_prefix(b",\"payload\":\"")?
+                    .strip_suffix(b"\"}")?;
+                if b64
+                    .iter()
+                    .any(|&c| c == b'"' || c == b'\\' || !c.is_ascii() || c < 0x20)
+                {
+                    return None;
+                }
+                // ASCII was just checked.
+                Some(std::str::from_utf8(b64).ok()?)
+            }
+        };
+        return Some(FastLine::Entry {
+            bytes,
+            facts,
+            payload,
+        });
+    }
+    let rest = line.strip_prefix(b"{\"seq\":")?;
+    let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 19 || (digits > 1 && rest[0] == b'0') {
         return None;
     }
-    event.get("seq")?.as_u64()
+    let (number, rest) = rest.split_at(digits);
+    let seq: u64 = std::str::from_utf8(number).ok()?.parse().ok()?;
+    let hex = rest.strip_prefix(b",\"leaf\":\"")?.strip_suffix(b"\"}")?;
+    let mut leaf = [0u8; 32];
+    hex_decode_into(std::str::from_utf8(hex).ok()?, &mut leaf).ok()?;
+    Some(FastLine::Leaf {
+        seq,
+        leaf: Hash(leaf),
+    })
 }
 
 /// Up to 20 seqs, then a count of the rest.
