@@ -14,6 +14,7 @@ use crate::checkpoint::{verify_checkpoint, Origin, VerifiedCheckpoint};
 use crate::consistency::ConsistencyHint;
 use crate::entry_scan::{entry_facts, scan_prefix, EntryFacts, TIME_LEN};
 use crate::hash::{hex_decode_into, leaf_hash, Hash};
+use crate::payload_check::check_payload;
 use crate::proof::MAX_TREE_SIZE;
 use crate::range::{CompactRange, RangeProof};
 use crate::report::{describe_checkpoint, CheckName, EntryCounts, Log};
@@ -333,16 +334,7 @@ impl Walk {
                 let bytes = STANDARD
                     .decode(text)
                     .map_err(|_| SliceError::PayloadEncoding { seq })?;
-                let digest = digest.ok_or(SliceError::PayloadWithoutDigest { seq })?;
-                crate::receipt::check_payload(seq, &digest, &bytes).map_err(|(got_len, got)| {
-                    SliceError::PayloadMismatch {
-                        seq,
-                        want_len: digest.len,
-                        want: digest.blake3.to_string(),
-                        got_len,
-                        got,
-                    }
-                })?;
+                check_payload(seq, digest.as_ref(), &bytes)?;
                 self.counts.payloads += 1;
             }
             (None, Some(_)) => {
