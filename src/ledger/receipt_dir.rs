@@ -95,7 +95,8 @@ struct Follower {
 impl Follower {
     /// Writes the receipts for blocks committed since the last sweep.
     fn sweep(&mut self) {
-        if let Err(e) = self.try_sweep() {
+        // A panic in redb (a damaged file) must not end the thread silently.
+        if let Err(e) = super::store::read_guarded(|| self.try_sweep()) {
             // The entries stay unread: the next sweep tries them again.
             tracing::error!(dir = %self.dir.display(), error = %error_chain(&e), "could not read the ledger for receipts");
         }

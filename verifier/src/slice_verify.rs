@@ -592,3 +592,109 @@ fn list(seqs: &[u64]) -> String {
     }
     s.join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the JSON parser reads from an entry or leaf line: (entry bytes, payload) or
+    /// (seq, leaf).
+    fn parsed(line: &[u8]) -> Option<Result<(Vec<u8>, Option<String>), (u64, Hash)>> {
+        let json: LineJson<'_> = serde_json::from_slice(line).ok()?;
+        match json {
+            LineJson {
+                entry: Some(entry),
+                payload,
+                seq: None,
+                leaf: None,
+                checkpoint: None,
+                range_proof: None,
+                consistency: None,
+            } => Some(Ok((
+                entry.get().as_bytes().to_vec(),
+                payload.map(|p| p.into_owned()),
+            ))),
+            LineJson {
+                entry: None,
+                payload: None,
+                seq: Some(seq),
+                leaf: Some(leaf),
+                checkpoint: None,
+                range_proof: None,
+                consistency: None,
+            } => Some(Err((seq, leaf))),
+            _ => None,
+        }
+    }
+
+    /// The shortcut reads a line exactly as the parser does, or leaves it to the parser.
+    fn assert_same_reading(line: &[u8]) {
+        let fast = match fast_line(line) {
+            None => return,
+            Some(FastLine::Entry { bytes, payload, .. }) => {
+                Ok((bytes.to_vec(), payload.map(str::to_owned)))
+            }
+            Some(FastLine::Leaf { seq, leaf }) => Err((seq, leaf)),
+        };
+        let text = String::from_utf8_lossy(line);
+        assert_eq!(Some(fast), parsed(line), "line {text}");
+    }
+
+    fn entry_line(seq: u64, payload: Option<&[u8]>) -> Vec<u8> {
+        let mut e = crate::entry::tests::request(seq, Hash([7; 32]));
+        e.verdict = None;
+        let bytes = e.canonical_bytes().expect("canonical");
+        let mut line = b"{\"entry\":".to_vec();
+        line.extend_from_slice(&bytes);
+        if let Some(p) = payload {
+            line.extend_from_slice(b",\"payload\":\"");
+            line.extend_from_slice(STANDARD.encode(p).as_bytes());
+            line.push(b'"');
+        }
+        line.push(b'}');
+        line
+    }
+
+    #[test]
+    fn writer_lines_take_the_shortcut() {
+        for line in [
+            entry_line(3, None),
+            entry_line(4, Some(b"{\"jsonrpc\":\"2.0\"}")),
+            format!("{{\"seq\":12,\"leaf\":\"{}\"}}", Hash([9; 32])).into_bytes(),
+        ] {
+            assert!(
+                fast_line(&line).is_some(),
+                "{}",
+                String::from_utf8_lossy(&line)
+            );
+            assert_same_reading(&line);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn corrupted_lines_are_read_as_the_parser_reads_them(
+            kind in 0u8..3,
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<u8>()), 1..3),
+        ) {
+            let mut line = match kind {
+                0 => entry_line(5, None),
+                1 => entry_line(6, Some(b"payload bytes")),
+                _ => format!("{{\"seq\":42,\"leaf\":\"{}\"}}", Hash([3; 32])).into_bytes(),
+            };
+            for (at, op, byte) in edits {
+                let i = at.index(line.len());
+                match op {
+                    0 => line[i] ^= byte.max(1),
+                    1 => { line.remove(i); }
+                    _ => line.insert(i, byte),
+                }
+                if line.is_empty() { break; }
+            }
+            assert_same_reading(&line);
+        }
+    }
+}
