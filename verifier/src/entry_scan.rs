@@ -15,7 +15,7 @@
 //! (`entry_scan` tests) look for.
 
 use crate::entry::{valid_time, Blake3Digest, Entry, EntryError, Kind, PayloadDigest, MAX_SCORE};
-use crate::hash::{hex_decode_into, Hash};
+use crate::hash::Hash;
 use crate::jcs::MAX_JSON_INTEGER;
 use serde_json::Value;
 
@@ -265,11 +265,33 @@ impl<'a> Scanner<'a> {
 
     /// 64 lowercase hex digits (what canonical entries hold for hashes and digests).
     fn hex32(&mut self) -> Option<[u8; 32]> {
-        let text = std::str::from_utf8(self.take(64)?).ok()?;
-        let mut out = [0u8; 32];
-        hex_decode_into(text, &mut out).ok()?;
-        Some(out)
+        hex32(self.take(64)?)
     }
+}
+
+/// Nibble values of lowercase hex digits; 0xFF for every other byte.
+const HEX: [u8; 256] = {
+    let mut table = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789abcdef"[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// 64 lowercase hex digits as 32 bytes. Three of these per entry made a per-nibble
+/// `Result` decoder the scanner's largest cost after SHA-256, hence a table and one check.
+pub(crate) fn hex32(text: &[u8]) -> Option<[u8; 32]> {
+    let text: &[u8; 64] = text.try_into().ok()?;
+    let mut out = [0u8; 32];
+    let mut invalid = 0u8;
+    for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        let (hi, lo) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
+        invalid |= hi | lo;
+        *o = (hi << 4) | (lo & 0x0F);
+    }
+    (invalid & 0xF0 == 0).then_some(out)
 }
 
 /// The seq a redaction event names: `event.type == "redaction"` and `event.seq` an integer.

@@ -205,3 +205,19 @@ proptest! {
         assert_agrees(&bytes);
     }
 }
+
+proptest! {
+    /// The table decoder agrees with the crate's hex parser on every input of 64 bytes.
+    #[test]
+    fn hex32_agrees_with_the_hash_parser(
+        bytes in any::<[u8; 32]>(),
+        flip in any::<prop::sample::Index>(),
+        to in any::<u8>(),
+    ) {
+        let mut text = crate::hash::hex_encode(&bytes).into_bytes();
+        prop_assert_eq!(hex32(&text), Some(bytes));
+        text[flip.index(64)] = to;
+        let parsed = std::str::from_utf8(&text).ok().and_then(|t| t.parse::<Hash>().ok());
+        prop_assert_eq!(hex32(&text), parsed.map(|h| h.0));
+    }
+}

@@ -12,8 +12,8 @@ use serde_json::value::RawValue;
 
 use crate::checkpoint::{verify_checkpoint, Origin, VerifiedCheckpoint};
 use crate::consistency::ConsistencyHint;
-use crate::entry_scan::{entry_facts, scan_prefix, EntryFacts, TIME_LEN};
-use crate::hash::{hex_decode_into, leaf_hash, Hash};
+use crate::entry_scan::{entry_facts, hex32, scan_prefix, EntryFacts, TIME_LEN};
+use crate::hash::{leaf_hash, Hash};
 use crate::payload_check::check_payload;
 use crate::proof::MAX_TREE_SIZE;
 use crate::range::{CompactRange, RangeProof};
@@ -576,11 +576,9 @@ fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
     let (number, rest) = rest.split_at(digits);
     let seq: u64 = std::str::from_utf8(number).ok()?.parse().ok()?;
     let hex = rest.strip_prefix(b",\"leaf\":\"")?.strip_suffix(b"\"}")?;
-    let mut leaf = [0u8; 32];
-    hex_decode_into(std::str::from_utf8(hex).ok()?, &mut leaf).ok()?;
     Some(FastLine::Leaf {
         seq,
-        leaf: Hash(leaf),
+        leaf: Hash(hex32(hex)?),
     })
 }
 
