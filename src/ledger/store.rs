@@ -241,12 +241,16 @@ pub fn open_read_only(path: &Path) -> Result<Box<dyn ReadableDatabase>, LedgerEr
             });
         }
     }
-    let db: Box<dyn ReadableDatabase> = match redb::ReadOnlyDatabase::open(path) {
+    // The same bounded page cache as the writer's: a 1M-entry export otherwise keeps most of
+    // the file in redb's default 1 GiB cache (600 MB RSS measured).
+    let mut builder = redb::Builder::new();
+    builder.set_cache_size(CACHE_BYTES);
+    let db: Box<dyn ReadableDatabase> = match builder.open_read_only(path) {
         Ok(db) => Box::new(db),
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(locked()),
         Err(redb::DatabaseError::RepairAborted) => {
             tracing::info!(path = %path.display(), "ledger was not closed cleanly; repairing it before reading");
-            match Database::open(path) {
+            match builder.open(path) {
                 Ok(db) => Box::new(db),
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(locked()),
                 Err(e) => return Err(storage(e)),

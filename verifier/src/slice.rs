@@ -32,7 +32,8 @@ use serde_json::Value;
 
 use crate::checkpoint::CheckpointError;
 use crate::consistency::ConsistencyHint;
-use crate::entry::{Entry, EntryError};
+use crate::entry::EntryError;
+use crate::entry_scan::entry_facts;
 use crate::hash::{leaf_hash, Hash};
 use crate::payload_check::PayloadError;
 use crate::range::RangeProof;
@@ -401,7 +402,7 @@ impl<W: Write> SliceWriter<W> {
         entry: &[u8],
         payload: Option<&[u8]>,
     ) -> Result<Hash, SliceError> {
-        let parsed = Entry::parse_canonical(entry).map_err(|source| SliceError::Entry {
+        let parsed = entry_facts(entry).map_err(|source| SliceError::Entry {
             seq: self.next,
             source,
         })?;
