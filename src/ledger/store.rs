@@ -274,9 +274,24 @@ pub fn check_format(snap: &Snapshot, path: &Path) -> Result<(), LedgerError> {
         Err(e) => return Err(storage(e)),
     };
     match table.get(meta::FORMAT).map_err(storage)? {
-        Some(v) if v.value() == FORMAT => Ok(()),
+        Some(v) if v.value() == FORMAT => match snap.txn.open_table(CHECKPOINTS) {
+            Ok(_) | Err(redb::TableError::TableDoesNotExist(_)) => Ok(()),
+            Err(e) => Err(checkpoints_table(e, path)),
+        },
         Some(v) => Err(wrong(String::from_utf8_lossy(v.value()).into_owned())),
         None => Err(wrong("none".into())),
+    }
+}
+
+/// Development builds stored checkpoint notes as `&str` (see [`CHECKPOINTS`]): such a file is
+/// not this format, and saying so beats redb's table-type message.
+fn checkpoints_table(e: redb::TableError, path: &Path) -> LedgerError {
+    match e {
+        redb::TableError::TableTypeMismatch { .. } => LedgerError::Format {
+            path: path.to_owned(),
+            found: "a development format with text checkpoints; start a new ledger".into(),
+        },
+        e => storage(e),
     }
 }
 
@@ -287,7 +302,8 @@ pub(crate) fn init_tables(db: &Database, path: &Path) -> Result<(), LedgerError>
         txn.open_table(ENTRIES).map_err(storage)?;
         txn.open_table(PAYLOADS).map_err(storage)?;
         txn.open_table(HASHES).map_err(storage)?;
-        txn.open_table(CHECKPOINTS).map_err(storage)?;
+        txn.open_table(CHECKPOINTS)
+            .map_err(|e| checkpoints_table(e, path))?;
         let mut meta = txn.open_table(META).map_err(storage)?;
         let format = meta
             .get(meta::FORMAT)
