@@ -180,7 +180,7 @@ proptest! {
         let bytes = e.canonical_bytes().expect("generated entries are valid");
         prop_assert_eq!(entry_facts(&bytes).ok(), parsed(&bytes));
         let plain = e.kind != Kind::Event
-            && !bytes.iter().any(|&c| c == b'\\');
+            && !bytes.contains(&b'\\');
         prop_assert_eq!(scan(&bytes).is_some(), plain);
     }
 

@@ -596,9 +596,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// What the JSON parser reads from an entry or leaf line: (entry bytes, payload) or
-    /// (seq, leaf).
-    fn parsed(line: &[u8]) -> Option<Result<(Vec<u8>, Option<String>), (u64, Hash)>> {
+    /// A reading of an entry line, (entry bytes, payload), or of a leaf line, (seq, leaf).
+    type Reading = Result<(Vec<u8>, Option<String>), (u64, Hash)>;
+
+    /// What the JSON parser reads from an entry or leaf line.
+    fn parsed(line: &[u8]) -> Option<Reading> {
         let json: LineJson<'_> = serde_json::from_slice(line).ok()?;
         match json {
             LineJson {
