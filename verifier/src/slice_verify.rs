@@ -59,6 +59,59 @@ struct LineJson<'a> {
     consistency: Option<ConsistencyHint>,
 }
 
+/// What a parsed slice line is, by which fields it has.
+enum LineKind<'a> {
+    Entry {
+        entry: &'a RawValue,
+        payload: Option<Cow<'a, str>>,
+    },
+    Leaf {
+        seq: u64,
+        leaf: Hash,
+    },
+    Trailer(TrailerJson),
+    Other,
+}
+
+impl<'a> LineJson<'a> {
+    fn kind(self) -> LineKind<'a> {
+        match self {
+            LineJson {
+                entry: Some(entry),
+                payload,
+                seq: None,
+                leaf: None,
+                checkpoint: None,
+                range_proof: None,
+                consistency: None,
+            } => LineKind::Entry { entry, payload },
+            LineJson {
+                entry: None,
+                payload: None,
+                seq: Some(seq),
+                leaf: Some(leaf),
+                checkpoint: None,
+                range_proof: None,
+                consistency: None,
+            } => LineKind::Leaf { seq, leaf },
+            LineJson {
+                entry: None,
+                payload: None,
+                seq: None,
+                leaf: None,
+                checkpoint: Some(checkpoint),
+                range_proof: Some(range_proof),
+                consistency,
+            } => LineKind::Trailer(TrailerJson {
+                checkpoint,
+                range_proof,
+                consistency,
+            }),
+            _ => LineKind::Other,
+        }
+    }
+}
+
 /// Verifies a slice read from `input` with the `trusted` keys, in memory bounded by
 /// [`MAX_SLICE_LINE`] plus O(log N).
 ///
@@ -174,41 +227,13 @@ pub(crate) fn verify_slice_logged<R: BufRead>(
             line: line_no,
             message: e.to_string(),
         })?;
-        match parsed {
-            LineJson {
-                entry: Some(entry),
-                payload,
-                seq: None,
-                leaf: None,
-                checkpoint: None,
-                range_proof: None,
-                consistency: None,
-            } => walk.full(entry.get().as_bytes(), payload.as_deref())?,
-            LineJson {
-                entry: None,
-                payload: None,
-                seq: Some(seq),
-                leaf: Some(leaf),
-                checkpoint: None,
-                range_proof: None,
-                consistency: None,
-            } => walk.reduced(seq, leaf)?,
-            LineJson {
-                entry: None,
-                payload: None,
-                seq: None,
-                leaf: None,
-                checkpoint: Some(checkpoint),
-                range_proof: Some(range_proof),
-                consistency,
-            } => {
-                break TrailerJson {
-                    checkpoint,
-                    range_proof,
-                    consistency,
-                }
+        match parsed.kind() {
+            LineKind::Entry { entry, payload } => {
+                walk.full(entry.get().as_bytes(), payload.as_deref())?
             }
-            _ => {
+            LineKind::Leaf { seq, leaf } => walk.reduced(seq, leaf)?,
+            LineKind::Trailer(trailer) => break trailer,
+            LineKind::Other => {
                 return Err(SliceError::Line {
                     line: line_no,
                     message: "not an entry line, a leaf line or the trailer".into(),
@@ -602,29 +627,13 @@ mod tests {
     /// What the JSON parser reads from an entry or leaf line.
     fn parsed(line: &[u8]) -> Option<Reading> {
         let json: LineJson<'_> = serde_json::from_slice(line).ok()?;
-        match json {
-            LineJson {
-                entry: Some(entry),
-                payload,
-                seq: None,
-                leaf: None,
-                checkpoint: None,
-                range_proof: None,
-                consistency: None,
-            } => Some(Ok((
+        match json.kind() {
+            LineKind::Entry { entry, payload } => Some(Ok((
                 entry.get().as_bytes().to_vec(),
                 payload.map(|p| p.into_owned()),
             ))),
-            LineJson {
-                entry: None,
-                payload: None,
-                seq: Some(seq),
-                leaf: Some(leaf),
-                checkpoint: None,
-                range_proof: None,
-                consistency: None,
-            } => Some(Err((seq, leaf))),
-            _ => None,
+            LineKind::Leaf { seq, leaf } => Some(Err((seq, leaf))),
+            LineKind::Trailer(_) | LineKind::Other => None,
         }
     }
 
