@@ -542,3 +542,33 @@ pub(crate) fn set_meta(db: &Database, key: &str, value: &[u8]) -> Result<(), Led
     txn.commit().map_err(storage)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic inside a guarded read (what redb does on some corrupt pages) comes back as a
+    /// `Corrupt` error carrying the panic's message; the guard is reusable afterwards.
+    #[test]
+    fn a_panic_in_a_guarded_read_is_a_corrupt_ledger_error() {
+        let failed: Result<(), LedgerError> = read_guarded(|| panic!("invalid page 42"));
+        match failed {
+            Err(LedgerError::Corrupt(reason)) => assert!(reason.contains("invalid page 42")),
+            other => panic!("expected a corrupt-ledger error, got {other:?}"),
+        }
+        let fine: Result<u32, LedgerError> = read_guarded(|| Ok(7));
+        assert_eq!(fine.ok(), Some(7));
+        let message = LedgerError::Corrupt("x".into()).to_string();
+        assert!(message.starts_with("ledger file is corrupt"), "{message}");
+    }
+
+    #[test]
+    fn a_checkpoint_that_is_not_utf8_is_corrupt() {
+        assert_eq!(
+            note_text(3, b"origin\n3\n").ok().as_deref(),
+            Some("origin\n3\n")
+        );
+        let e = note_text(3, b"origin\xff\n3\n").expect_err("not UTF-8");
+        assert!(e.to_string().contains("checkpoint for size 3"), "{e}");
+    }
+}
