@@ -3,79 +3,19 @@
 //! consistency proof (`ledger consistency`), and check each with `vanguard verify` and the
 //! ledger's vkey; tampered evidence and a wrong key are refused with the documented exit codes.
 
-use base64::Engine as _;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-use vanguard_verifier::{SignerKey, VerifierKey};
+mod common;
 
-/// Longest any child may run before the test kills it and fails.
-const TIMEOUT: Duration = Duration::from_secs(60);
+use base64::Engine as _;
+use common::cli::{ok, run, text};
+use common::echo_server;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use vanguard_verifier::{SignerKey, VerifierKey};
 
 const INITIALIZE: &str =
     r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#;
 const ATTACK: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"../../../../etc/passwd"}}}"#;
 const BENIGN: &str = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#;
-
-fn echo_server() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/servers/echo_server.py")
-}
-
-fn vanguard() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vanguard"));
-    for var in ["VANGUARD_LEDGER", "VANGUARD_KEY", "VANGUARD_RULES"] {
-        c.env_remove(var);
-    }
-    c.env("VANGUARD_LOG", "warn");
-    c
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Waits for `child` at most [`TIMEOUT`], killing it if it overruns.
-fn wait_bounded(mut child: Child, what: &str) -> Output {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        match child.try_wait().expect("try_wait") {
-            Some(_) => return child.wait_with_output().expect("collect output"),
-            None if Instant::now() > deadline => {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("collect output");
-                panic!(
-                    "{what} did not finish in {TIMEOUT:?}; stderr:\n{}",
-                    text(&out.stderr)
-                );
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-}
-
-fn run(args: &[&str]) -> Output {
-    let child = vanguard()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vanguard runs");
-    wait_bounded(child, &format!("vanguard {args:?}"))
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "vanguard {args:?} failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
 
 /// `vanguard verify FILE --key VKEY`: (exit code, stdout + stderr).
 fn verify(file: &Path, key: &str) -> (i32, String) {
@@ -91,23 +31,24 @@ fn assert_valid(file: &Path, key: &str) {
 
 /// Records one proxy session on `ledger`; returns the agent-facing replies.
 fn record_session(ledger: &str, lines: &[&str]) -> String {
-    let mut child = vanguard()
-        .args(["start", "--ledger", ledger, "--", "python3"])
-        .arg(echo_server())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vanguard start runs");
-    {
-        let mut stdin = child.stdin.take().expect("stdin");
-        for line in lines {
-            writeln!(stdin, "{line}").expect("write");
-        }
-    }
-    let out = wait_bounded(child, "vanguard start");
-    assert!(out.status.success(), "proxy failed: {}", text(&out.stderr));
-    text(&out.stdout)
+    text(&record_session_with(ledger, &[], lines).stdout)
+}
+
+/// Records one proxy session on `ledger` with more `vanguard start` options.
+fn record_session_with(ledger: &str, options: &[&str], lines: &[&str]) -> Output {
+    common::cli::record_session(ledger, options, lines)
+}
+
+/// The `ledger_index` of the blocked reply to request `id`.
+fn blocked_index(replies: &str, id: u64) -> u64 {
+    let reply = replies
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no reply to request {id}: {replies}"));
+    reply["error"]["data"]["ledger_index"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("request {id} was not blocked with a ledger index: {reply}"))
 }
 
 fn checkpoint_size(ledger: &str) -> u64 {
@@ -138,14 +79,7 @@ fn flow() -> Flow {
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = dir.path().join("l.redb").display().to_string();
     let replies = record_session(&ledger, &[INITIALIZE, ATTACK, BENIGN]);
-    let blocked = replies
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|r| r["id"] == 2)
-        .unwrap_or_else(|| panic!("no reply to the attack: {replies}"));
-    let blocked = blocked["error"]["data"]["ledger_index"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("the attack was not blocked with a ledger index: {blocked}"));
+    let blocked = blocked_index(&replies, 2);
     let log = ok(&["ledger", "log", "--ledger", &ledger, "--json"]);
     let first: serde_json::Value =
         serde_json::from_str(log.lines().next().expect("an entry")).expect("entry json");
@@ -161,6 +95,129 @@ fn flow() -> Flow {
         session,
         first_size,
     }
+}
+
+/// `start --receipts-dir`: each blocked call's receipt appears as `<ledger index>.receipt.json`
+/// without being asked for, verifies with the ledger's vkey, holds the payload only with
+/// `--receipt-payloads`, and nothing is written for calls that were let through.
+#[test]
+fn receipts_dir_gets_a_verifiable_receipt_for_each_blocked_call() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = dir.path().join("l.redb").display().to_string();
+    // Created on demand, nested.
+    let receipts = dir.path().join("evidence/receipts");
+    let receipts_arg = receipts.display().to_string();
+    let out = record_session_with(
+        &ledger,
+        &["--receipts-dir", &receipts_arg],
+        &[INITIALIZE, ATTACK, BENIGN],
+    );
+    let first = blocked_index(&text(&out.stdout), 2);
+    let out = record_session_with(
+        &ledger,
+        &["--receipts-dir", &receipts_arg, "--receipt-payloads"],
+        &[INITIALIZE, BENIGN, ATTACK],
+    );
+    let second = blocked_index(&text(&out.stdout), 2);
+    let mut names: Vec<String> = std::fs::read_dir(&receipts)
+        .expect("receipts dir exists")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    let mut expected = vec![
+        format!("{first}.receipt.json"),
+        format!("{second}.receipt.json"),
+    ];
+    expected.sort();
+    assert_eq!(
+        names, expected,
+        "one receipt per blocked call, nothing else"
+    );
+
+    let vkey = ok(&["keys", "show", "--ledger", &ledger]).trim().to_owned();
+    for (seq, payload) in [(first, None), (second, Some(ATTACK))] {
+        let file = receipts.join(format!("{seq}.receipt.json"));
+        assert_valid(&file, &vkey);
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
+        assert_eq!(json["format"], "vanguard-receipt/v1");
+        assert_eq!(json["entry"]["seq"], seq);
+        assert_eq!(json["entry"]["verdict"]["action"], "block");
+        let kept = json["payload"].as_str().map(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .expect("base64")
+        });
+        assert_eq!(kept.as_deref(), payload.map(str::as_bytes), "receipt {seq}");
+        // The entry is exactly the one `ledger proof` proves.
+        let proof: serde_json::Value = serde_json::from_str(&ok(&[
+            "ledger",
+            "proof",
+            &seq.to_string(),
+            "--ledger",
+            &ledger,
+        ]))
+        .expect("proof json");
+        assert_eq!(json["entry"], proof["entry"]);
+    }
+}
+
+/// A receipt that cannot be written is logged with its reason and the session carries on.
+#[test]
+fn a_receipt_that_cannot_be_written_does_not_stop_the_proxy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = dir.path().join("l.redb").display().to_string();
+    let receipts = dir.path().join("receipts");
+    // Whatever index the attack gets, its receipt's name is taken by a non-empty directory.
+    for seq in 0..16 {
+        let blocker = receipts.join(format!("{seq}.receipt.json"));
+        std::fs::create_dir_all(blocker.join("occupied")).expect("mkdir");
+    }
+    let receipts_arg = receipts.display().to_string();
+    let out = record_session_with(
+        &ledger,
+        &["--receipts-dir", &receipts_arg],
+        &[INITIALIZE, ATTACK, BENIGN],
+    );
+    let replies = text(&out.stdout);
+    let seq = blocked_index(&replies, 2);
+    assert!(
+        seq < 16,
+        "the attack's index {seq} is past the occupied names"
+    );
+    assert!(
+        replies.contains("\"id\":3") && replies.contains("hello"),
+        "the call after the failed receipt was still answered: {replies}"
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("could not write the receipt") && stderr.contains(&format!("seq={seq}")),
+        "the failure is logged with the entry: {stderr}"
+    );
+    // A directory that cannot be created stops the start with a clear error.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").expect("write");
+    let out = run(&[
+        "start",
+        "--ledger",
+        &ledger,
+        "--receipts-dir",
+        &file.join("sub").display().to_string(),
+        "--",
+        "python3",
+        &echo_server().display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--receipts-dir"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -3,8 +3,13 @@
 use std::process::{Command, Output};
 
 fn vanguard(args: &[&str]) -> Output {
+    // Default ledgers go under the test's own data dir, never the user's (whose ledgers may
+    // be of another build's format).
+    let data = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-data");
     Command::new(env!("CARGO_BIN_EXE_vanguard"))
         .args(args)
+        .env("XDG_DATA_HOME", data)
+        .env_remove("VANGUARD_LEDGER")
         .output()
         .expect("vanguard runs")
 }

@@ -2,15 +2,16 @@
 //! ledgers recorded by `vanguard start` around a real (tiny) MCP server, then read, checked,
 //! redacted and rotated through the binary.
 
+mod common;
+
 use base64::Engine as _;
+use common::cli::{json, ok, record_session, run, spawn_proxy, text, vanguard, wait_bounded};
+use common::echo_server;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use vanguard_verifier::{verify_checkpoint, Entry, VerifierKey};
-
-/// Longest any child may run before the test kills it and fails.
-const TIMEOUT: Duration = Duration::from_secs(60);
 
 const INITIALIZE: &str =
     r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#;
@@ -18,99 +19,6 @@ const BENIGN: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{
 const ATTACK: &str = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"../../../../etc/passwd"}}}"#;
 /// Not JSON, not even UTF-8, with a terminal escape: kept byte for byte, shown as base64.
 const MALFORMED: &[u8] = b"this is not json \xff\xfe \x1b[31m";
-
-fn echo_server() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/servers/echo_server.py")
-}
-
-fn vanguard() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vanguard"));
-    // The tests name every file they use; nothing comes from the environment.
-    for var in ["VANGUARD_LEDGER", "VANGUARD_KEY", "VANGUARD_RULES"] {
-        c.env_remove(var);
-    }
-    c.env("VANGUARD_LOG", "warn");
-    c
-}
-
-/// Waits for `child` at most [`TIMEOUT`], killing it if it overruns.
-fn wait_bounded(mut child: Child, what: &str) -> Output {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        match child.try_wait().expect("try_wait") {
-            Some(_) => return child.wait_with_output().expect("collect output"),
-            None if Instant::now() > deadline => {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("collect output");
-                panic!(
-                    "{what} did not finish in {TIMEOUT:?}; stderr:\n{}",
-                    text(&out.stderr)
-                );
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-}
-
-/// Runs `vanguard ARGS` to completion (bounded).
-fn run(args: &[&str]) -> Output {
-    let child = vanguard()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vanguard runs");
-    wait_bounded(child, &format!("vanguard {args:?}"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "vanguard {args:?} failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let out = ok(args);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
-}
-
-/// Starts `vanguard start` around the echo server on `ledger`, stdin piped.
-fn spawn_proxy(ledger: &str) -> Child {
-    vanguard()
-        .args(["start", "--ledger", ledger, "--", "python3"])
-        .arg(echo_server())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vanguard start runs")
-}
-
-/// Records one proxy session: sends `lines`, closes stdin, waits for the proxy to exit.
-fn record_session(ledger: &str, lines: &[&[u8]]) -> Output {
-    let mut child = spawn_proxy(ledger);
-    {
-        let mut stdin = child.stdin.take().expect("stdin");
-        for line in lines {
-            stdin.write_all(line).expect("write");
-            stdin.write_all(b"\n").expect("write");
-        }
-    }
-    let out = wait_bounded(child, "vanguard start");
-    assert!(out.status.success(), "proxy failed: {}", text(&out.stderr));
-    out
-}
 
 /// A ledger holding one session: initialize, a benign call, a blocked attack, a malformed line.
 struct Recorded {
@@ -128,6 +36,7 @@ fn recorded() -> Recorded {
     let ledger = dir.path().join("l.redb").display().to_string();
     let out = record_session(
         &ledger,
+        &[],
         &[
             INITIALIZE.as_bytes(),
             BENIGN.as_bytes(),
@@ -449,7 +358,7 @@ fn check_against_another_key_fails_with_exit_1_naming_the_checkpoint() {
 fn a_second_proxy_on_the_same_ledger_fails_fast_and_so_do_readers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = dir.path().join("l.redb").display().to_string();
-    let mut first = spawn_proxy(&ledger);
+    let mut first = spawn_proxy(&ledger, &[]);
     let mut stdin = first.stdin.take().expect("stdin");
     // Once the first proxy answers, it holds the ledger.
     stdin.write_all(INITIALIZE.as_bytes()).expect("write");
@@ -657,7 +566,7 @@ fn key_rotation_records_the_change_and_check_follows_it() {
     );
 
     // The proxy carries on with the new key.
-    record_session(l, &[INITIALIZE.as_bytes()]);
+    record_session(l, &[], &[INITIALIZE.as_bytes()]);
     let note = ok(&["ledger", "checkpoint", "--ledger", l]);
     let vkey: VerifierKey = new.parse().expect("vkey");
     verify_checkpoint(note.as_bytes(), &[vkey]).expect("signed by the new key");
@@ -819,7 +728,7 @@ fn the_log_table_escapes_control_characters_from_the_wire() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = dir.path().join("l.redb").display().to_string();
     let hostile = r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"x\u001b]0;pwned\u0007","arguments":{}}}"#;
-    record_session(&ledger, &[hostile.as_bytes()]);
+    record_session(&ledger, &[], &[hostile.as_bytes()]);
     let table = ok(&[
         "ledger", "log", "--ledger", &ledger, "--from", "1", "--to", "1",
     ]);

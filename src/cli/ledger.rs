@@ -34,6 +34,15 @@ pub enum LedgerCommand {
 
 pub fn run(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        LedgerCommand::Redact(args) => redact(args),
+        // Reads of a damaged file may panic inside redb: make that a "ledger file is corrupt"
+        // error with the usual exit code instead of a crash.
+        read => store::read_guarded(|| read_command(read)),
+    }
+}
+
+fn read_command(cmd: LedgerCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
         LedgerCommand::Status(args) => status(args),
         LedgerCommand::Log(args) => log(args),
         LedgerCommand::Show(args) => show(args),

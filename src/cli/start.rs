@@ -2,11 +2,13 @@
 
 use anyhow::Context;
 use clap::Args;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use vanguard::anchor::bitcoin::schedule::{self, Schedule};
 use vanguard::anchor::vex::{Delivery, VexConfig};
 use vanguard::inspect::{Inspector, InspectorConfig};
+use vanguard::ledger::receipt_dir::ReceiptDir;
 use vanguard::ledger::{
     Identity, Ledger, LedgerOptions, PayloadPolicy, SessionRecorder, VexEnqueue,
 };
@@ -30,7 +32,9 @@ use vanguard::proxy::stdio::{self, ServerCommand, Shutdown};
 #[command(after_help = "Examples:\n  \
     vanguard start --server \"npx -y @modelcontextprotocol/server-filesystem /home/me/project\"\n  \
     vanguard start --rules ./my-rules -- python my_server.py --verbose\n  \
-    vanguard start --anchor-every 1h --rpc-url http://127.0.0.1:8332 --rpc-cookie ~/.bitcoin/.cookie -- python my_server.py")]
+    vanguard start --anchor-every 1h --rpc-url http://127.0.0.1:8332 --rpc-cookie ~/.bitcoin/.cookie -- python my_server.py\n  \
+    vanguard start --ledger l.redb --receipts-dir ./receipts -- python my_server.py\n    \
+    (then: vanguard verify receipts/12.receipt.json --key \"$(vanguard keys show --ledger l.redb)\")")]
 pub struct StartArgs {
     /// The server command line, split like a shell would (quotes work; nothing is expanded).
     #[arg(long, short = 's', value_name = "CMD", conflicts_with = "command")]
@@ -97,6 +101,20 @@ pub struct StartArgs {
     /// With --anchor-every: confirmations an anchor needs before its proof is recorded.
     #[arg(long, value_name = "N", default_value_t = 1, requires = "anchor_every")]
     anchor_confirmations: u64,
+
+    /// Write a receipt for every blocked message (request or response) to
+    /// DIR/<ledger index>.receipt.json, created if missing: the `vanguard-receipt/v1` that
+    /// `vanguard ledger proof` writes, for `vanguard verify`. Written in the background once the
+    /// entry and a checkpoint covering it are committed; the proxy never waits for it, and a
+    /// receipt that cannot be written is logged and skipped. Receipts hold the entry (the
+    /// message's digest and length) but not the message itself unless --receipt-payloads.
+    #[arg(long, value_name = "DIR")]
+    receipts_dir: Option<PathBuf>,
+
+    /// Put the blocked message's bytes in each --receipts-dir receipt, if they are kept
+    /// (see --record-payloads). They may hold secrets the agent tried to send.
+    #[arg(long, requires = "receipts_dir")]
+    receipt_payloads: bool,
 }
 
 fn anchor_interval(text: &str) -> Result<std::time::Duration, String> {
@@ -158,6 +176,17 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         new_key: false,
     })
     .with_context(|| format!("opening ledger {}", ledger_path.display()))?;
+    let receipts = match &args.receipts_dir {
+        Some(dir) => Some(
+            ReceiptDir::start(
+                ledger.database().clone(),
+                dir.clone(),
+                args.receipt_payloads,
+            )
+            .with_context(|| format!("--receipts-dir {}", dir.display()))?,
+        ),
+        None => None,
+    };
     let identity = Identity::new(server.to_string());
     let mut start = serde_json::json!({
         "type": "start",
@@ -235,6 +264,8 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = ledger.append_event(&identity, stop) {
         tracing::error!(error = %e, "could not record the stop event");
     }
+    // Receipts for everything blocked up to the stop event, before the ledger closes.
+    drop(receipts);
     ledger.close();
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

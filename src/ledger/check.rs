@@ -158,7 +158,7 @@ pub fn check_with_keys(
             check,
             detail: format!("checkpoint of size {cp_size}: {detail}"),
         };
-        let verified = match verify_checkpoint(note.as_bytes(), keys) {
+        let verified = match verify_checkpoint(note, keys) {
             Ok(v) => v,
             Err(e) => {
                 problem = Some(fail("checkpoint signature", e.to_string()));

@@ -7,6 +7,7 @@
 //! - [`keys`]: the signing key;
 //! - [`check`]: full recomputation of chain and tree (`vanguard ledger check`);
 //! - [`redact`]: removing a kept payload, recorded as an event (`vanguard ledger redact`).
+//! - [`receipt_dir`]: a receipt per blocked call, written as it happens (`start --receipts-dir`);
 //! - [`export`]: receipts, slices and consistency proofs for auditors (`vanguard ledger proof`,
 //!   `export`, `consistency`).
 //!
@@ -16,6 +17,7 @@
 pub mod check;
 pub mod export;
 pub mod keys;
+pub mod receipt_dir;
 pub mod record;
 pub mod redact;
 pub mod store;

@@ -4,7 +4,7 @@
 //! entries      seq                -> canonical entry bytes (the Merkle leaf data)
 //! payloads     seq                -> raw wire bytes (redactable: entries commit to a digest)
 //! hashes       stored-hash index  -> 32-byte hash (Go sumdb tlog layout, ~2 per entry)
-//! checkpoints  tree size          -> signed checkpoint note (one per group commit)
+//! checkpoints  tree size          -> signed checkpoint note, UTF-8 (one per group commit)
 //! meta         name               -> bytes (ledger id, origin, vkey, durability, format)
 //! vex_outbox   blocked entry seq  -> outbox record JSON (only while VEX delivery is pending)
 //! ```
@@ -16,7 +16,10 @@ use vanguard_verifier::{Hash, HashReader};
 pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
 pub(crate) const PAYLOADS: TableDefinition<u64, &[u8]> = TableDefinition::new("payloads");
 pub(crate) const HASHES: TableDefinition<u64, [u8; 32]> = TableDefinition::new("hashes");
-pub(crate) const CHECKPOINTS: TableDefinition<u64, &str> = TableDefinition::new("checkpoints");
+/// Notes are text, but stored as bytes: redb decodes a `&str` value with a panicking
+/// `from_utf8(..).unwrap()`, so one corrupt byte would crash every reader. We check UTF-8
+/// ourselves ([`note_text`]) and report a corrupt checkpoint instead.
+pub(crate) const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Blocked intents awaiting delivery to VEX (`crate::anchor::vex`).
 pub(crate) const VEX_OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("vex_outbox");
@@ -66,6 +69,10 @@ pub enum LedgerError {
     /// The signing key could not be read, created or used.
     #[error("signing key {path}: {reason}")]
     Key { path: PathBuf, reason: String },
+    /// The file's bytes are damaged: a stored value that cannot be what we wrote, or redb
+    /// failing (panicking) on a page it cannot decode.
+    #[error("ledger file is corrupt: {0}")]
+    Corrupt(String),
     /// The ledger writer stopped, so nothing more can be recorded.
     #[error("the ledger writer has stopped")]
     WriterGone,
@@ -101,6 +108,56 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         cause = c.source();
     }
     text
+}
+
+/// Runs a read of the ledger, turning a panic inside it into [`LedgerError::Corrupt`].
+///
+/// redb panics on some corrupt pages instead of returning an error; a reader of a damaged (or
+/// hostile) ledger file must get a clear error and exit code, not a crash. The panic message
+/// is kept as the reason and not printed by the panic hook (see [`quiet_guarded_panics`]).
+/// Only for reads: a panic while writing leaves nothing half done that this could hide,
+/// but the writer has its own failure path and must not be silenced.
+pub fn read_guarded<T, E: From<LedgerError>>(f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    quiet_guarded_panics();
+    GUARDED.with(|g| g.set(g.get() + 1));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(g.get() - 1));
+    outcome.unwrap_or_else(|panic| {
+        let reason = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "the storage engine failed on it".into());
+        Err(LedgerError::Corrupt(format!("reading it failed: {reason}")).into())
+    })
+}
+
+thread_local! {
+    /// How many [`read_guarded`] calls this thread is inside.
+    static GUARDED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Installs (once) a panic hook that stays silent for panics [`read_guarded`] turns into
+/// errors and hands every other panic to the previous hook.
+fn quiet_guarded_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if GUARDED.with(|g| g.get()) == 0 {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// A stored checkpoint note as text; a note that is not UTF-8 was damaged after signing.
+pub fn note_text(size: u64, bytes: &[u8]) -> Result<String, LedgerError> {
+    String::from_utf8(bytes.to_vec()).map_err(|e| {
+        LedgerError::Corrupt(format!(
+            "the checkpoint for size {size} is not UTF-8 text ({e})"
+        ))
+    })
 }
 
 pub(crate) fn storage<E: Into<redb::Error>>(e: E) -> LedgerError {
@@ -194,12 +251,16 @@ pub fn open_read_only(path: &Path) -> Result<Box<dyn ReadableDatabase>, LedgerEr
             });
         }
     }
-    let db: Box<dyn ReadableDatabase> = match redb::ReadOnlyDatabase::open(path) {
+    // The same bounded page cache as the writer's: a 1M-entry export otherwise keeps most of
+    // the file in redb's default 1 GiB cache (600 MB RSS measured).
+    let mut builder = redb::Builder::new();
+    builder.set_cache_size(CACHE_BYTES);
+    let db: Box<dyn ReadableDatabase> = match builder.open_read_only(path) {
         Ok(db) => Box::new(db),
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(locked()),
         Err(redb::DatabaseError::RepairAborted) => {
             tracing::info!(path = %path.display(), "ledger was not closed cleanly; repairing it before reading");
-            match Database::open(path) {
+            match builder.open(path) {
                 Ok(db) => Box::new(db),
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(locked()),
                 Err(e) => return Err(storage(e)),
@@ -223,9 +284,24 @@ pub fn check_format(snap: &Snapshot, path: &Path) -> Result<(), LedgerError> {
         Err(e) => return Err(storage(e)),
     };
     match table.get(meta::FORMAT).map_err(storage)? {
-        Some(v) if v.value() == FORMAT => Ok(()),
+        Some(v) if v.value() == FORMAT => match snap.txn.open_table(CHECKPOINTS) {
+            Ok(_) | Err(redb::TableError::TableDoesNotExist(_)) => Ok(()),
+            Err(e) => Err(checkpoints_table(e, path)),
+        },
         Some(v) => Err(wrong(String::from_utf8_lossy(v.value()).into_owned())),
         None => Err(wrong("none".into())),
+    }
+}
+
+/// Development builds stored checkpoint notes as `&str` (see [`CHECKPOINTS`]): such a file is
+/// not this format, and saying so beats redb's table-type message.
+fn checkpoints_table(e: redb::TableError, path: &Path) -> LedgerError {
+    match e {
+        redb::TableError::TableTypeMismatch { .. } => LedgerError::Format {
+            path: path.to_owned(),
+            found: "a development format with text checkpoints; start a new ledger".into(),
+        },
+        e => storage(e),
     }
 }
 
@@ -236,7 +312,8 @@ pub(crate) fn init_tables(db: &Database, path: &Path) -> Result<(), LedgerError>
         txn.open_table(ENTRIES).map_err(storage)?;
         txn.open_table(PAYLOADS).map_err(storage)?;
         txn.open_table(HASHES).map_err(storage)?;
-        txn.open_table(CHECKPOINTS).map_err(storage)?;
+        txn.open_table(CHECKPOINTS)
+            .map_err(|e| checkpoints_table(e, path))?;
         txn.open_table(VEX_OUTBOX).map_err(storage)?;
         let mut meta = txn.open_table(META).map_err(storage)?;
         let format = meta
@@ -371,13 +448,19 @@ impl Snapshot {
     pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, LedgerError> {
         let t = self.txn.open_table(CHECKPOINTS).map_err(storage)?;
         let last = t.last().map_err(storage)?;
-        Ok(last.map(|(k, v)| (k.value(), v.value().to_owned())))
+        match last {
+            Some((k, v)) => Ok(Some((k.value(), note_text(k.value(), v.value())?))),
+            None => Ok(None),
+        }
     }
 
     /// The signed checkpoint for exactly `size` entries, if one was signed.
     pub fn checkpoint(&self, size: u64) -> Result<Option<String>, LedgerError> {
         let t = self.txn.open_table(CHECKPOINTS).map_err(storage)?;
-        Ok(t.get(size).map_err(storage)?.map(|v| v.value().to_owned()))
+        match t.get(size).map_err(storage)? {
+            Some(v) => Ok(Some(note_text(size, v.value())?)),
+            None => Ok(None),
+        }
     }
 
     /// The first signed checkpoint covering at least `size` entries.
@@ -387,16 +470,18 @@ impl Snapshot {
         match first {
             Some(item) => {
                 let (k, v) = item.map_err(storage)?;
-                Ok(Some((k.value(), v.value().to_owned())))
+                Ok(Some((k.value(), note_text(k.value(), v.value())?)))
             }
             None => Ok(None),
         }
     }
 
-    /// Every signed checkpoint, by tree size, streamed to `f`; stops early if `f` returns false.
+    /// Every signed checkpoint, by tree size, streamed to `f` as stored (bytes, so a damaged
+    /// note reaches the signature check rather than failing the read); stops early if `f`
+    /// returns false.
     pub fn for_each_checkpoint(
         &self,
-        mut f: impl FnMut(u64, &str) -> Result<bool, LedgerError>,
+        mut f: impl FnMut(u64, &[u8]) -> Result<bool, LedgerError>,
     ) -> Result<(), LedgerError> {
         let t = self.txn.open_table(CHECKPOINTS).map_err(storage)?;
         for item in t.range(0..).map_err(storage)? {
@@ -472,4 +557,34 @@ pub(crate) fn set_meta(db: &Database, key: &str, value: &[u8]) -> Result<(), Led
     }
     txn.commit().map_err(storage)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic inside a guarded read (what redb does on some corrupt pages) comes back as a
+    /// `Corrupt` error carrying the panic's message; the guard is reusable afterwards.
+    #[test]
+    fn a_panic_in_a_guarded_read_is_a_corrupt_ledger_error() {
+        let failed: Result<(), LedgerError> = read_guarded(|| panic!("invalid page 42"));
+        match failed {
+            Err(LedgerError::Corrupt(reason)) => assert!(reason.contains("invalid page 42")),
+            other => panic!("expected a corrupt-ledger error, got {other:?}"),
+        }
+        let fine: Result<u32, LedgerError> = read_guarded(|| Ok(7));
+        assert_eq!(fine.ok(), Some(7));
+        let message = LedgerError::Corrupt("x".into()).to_string();
+        assert!(message.starts_with("ledger file is corrupt"), "{message}");
+    }
+
+    #[test]
+    fn a_checkpoint_that_is_not_utf8_is_corrupt() {
+        assert_eq!(
+            note_text(3, b"origin\n3\n").ok().as_deref(),
+            Some("origin\n3\n")
+        );
+        let e = note_text(3, b"origin\xff\n3\n").expect_err("not UTF-8");
+        assert!(e.to_string().contains("checkpoint for size 3"), "{e}");
+    }
 }

@@ -276,7 +276,7 @@ impl Writer {
             let root = tree_hash(size, &TableHashes(&hashes))?;
             let note = self.key.sign_checkpoint(size, &root)?;
             let mut checkpoints = txn.open_table(CHECKPOINTS).map_err(storage)?;
-            checkpoints.insert(size, note.as_str()).map_err(storage)?;
+            checkpoints.insert(size, note.as_bytes()).map_err(storage)?;
             debug_assert_eq!(entries.len().unwrap_or(size), size);
         }
         crate::anchor::vex::outbox::apply(&txn, outbox_ops)?;

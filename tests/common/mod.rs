@@ -3,6 +3,8 @@
 //! and guards that undo mounts and file attributes however a test ends.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 """What the flight recorder holds after a real MCP session through the proxy: one entry per
 message with its verdict, the block recorded at the index the agent was told, a chain and tree
-that `ledger check` recomputes, and a signed checkpoint that `vanguard verify` accepts."""
+that `ledger check` recomputes, a signed checkpoint that `vanguard verify` accepts, and the
+blocked call's receipt written on its own by `--receipts-dir`."""
 
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ def vanguard(*args: str) -> subprocess.CompletedProcess:
 
 async def test_the_ledger_records_every_message_and_the_block(proxied, fs_root: Path, tmp_path: Path):
     ledger = tmp_path / "flight.redb"
+    receipts = tmp_path / "receipts"
     (fs_root / "notes.txt").write_text("benign content\n", encoding="utf-8")
-    async with proxied([FILESYSTEM_SERVER, fs_root], "--ledger", str(ledger)) as (session, _):
+    options = ("--ledger", str(ledger), "--receipts-dir", str(receipts))
+    async with proxied([FILESYSTEM_SERVER, fs_root], *options) as (session, _):
         with anyio.fail_after(STEP):
             await session.call_tool("read_text_file", {"path": str(fs_root / "notes.txt")})
         data = await call_expecting_block(
@@ -81,3 +84,14 @@ async def test_the_ledger_records_every_message_and_the_block(proxied, fs_root: 
     verified = vanguard("verify", str(checkpoint), "--key", vkey.stdout.strip())
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert str(len(entries)) in note.stdout.splitlines()[1]
+
+    # The blocked call's receipt was written without asking, named by the index the agent was
+    # told, and verifies offline with the vkey; no other call was blocked, so nothing else.
+    receipt = receipts / f"{data['ledger_index']}.receipt.json"
+    assert sorted(p.name for p in receipts.iterdir()) == [receipt.name]
+    verified = vanguard("verify", str(receipt), "--key", vkey.stdout.strip())
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    content = json.loads(receipt.read_text(encoding="utf-8"))
+    assert content["entry"]["seq"] == data["ledger_index"]
+    assert content["entry"]["verdict"]["action"] == "block"
+    assert "payload" not in content

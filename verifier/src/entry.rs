@@ -443,7 +443,7 @@ fn write_optional_string(out: &mut Vec<u8>, s: Option<&str>) {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` with a real calendar date and seconds 00–59.
-fn valid_time(t: &str) -> bool {
+pub(crate) fn valid_time(t: &str) -> bool {
     let b = t.as_bytes();
     if b.len() != 30 {
         return false;
@@ -475,4 +475,4 @@ fn valid_time(t: &str) -> bool {
 
 #[cfg(test)]
 #[path = "entry_tests.rs"]
-mod tests;
+pub(crate) mod tests;

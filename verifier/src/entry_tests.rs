@@ -1,7 +1,7 @@
 use super::*;
 use serde_json::json;
 
-fn request(seq: u64, prev: Hash) -> Entry {
+pub(crate) fn request(seq: u64, prev: Hash) -> Entry {
     Entry {
         v: 1,
         seq,

@@ -52,9 +52,11 @@ mod checkpoint;
 pub mod cli;
 mod consistency;
 mod entry;
+mod entry_scan;
 mod hash;
 mod jcs;
 mod note;
+mod payload_check;
 mod proof;
 mod range;
 mod receipt;
@@ -84,6 +86,7 @@ pub use crate::note::{
     open_note, sign_note, KeyId, KeyName, NoteError, NoteSignature, SignerKey, VerifiedNote,
     VerifierKey, MAX_NOTE_SIZE, MAX_SIGNATURES,
 };
+pub use crate::payload_check::PayloadError;
 pub use crate::proof::{
     check_record, check_tree, consistency_proof_len, inclusion_proof_len, prove_record, prove_tree,
     root_from_inclusion_proof, split_stored_hash_index, stored_hash_count, stored_hash_index,

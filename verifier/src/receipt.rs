@@ -32,9 +32,10 @@ use serde_json::value::RawValue;
 
 use crate::checkpoint::{verify_checkpoint, CheckpointError, VerifiedCheckpoint};
 use crate::consistency::ConsistencyHint;
-use crate::entry::{Entry, EntryError, PayloadDigest};
+use crate::entry::{Entry, EntryError};
 use crate::hash::{leaf_hash, Hash};
 use crate::note::VerifierKey;
+use crate::payload_check::{check_payload, PayloadError};
 use crate::proof::{verify_inclusion, ProofError};
 use crate::report::{CheckName, Log};
 use crate::tlog_proof::{TlogProof, TlogProofError};
@@ -103,26 +104,9 @@ pub enum ReceiptError {
         #[source]
         source: ProofErrorEvidence,
     },
-    /// A payload is attached but the entry commits to none.
-    #[error("entry {seq} has a payload attached but records no payload digest")]
-    PayloadWithoutDigest {
-        /// The entry's seq.
-        seq: u64,
-    },
-    /// The attached payload is not the one the entry's digest commits to.
-    #[error("entry {seq}: payload ({got_len} bytes, blake3 {got}) does not match the entry's digest ({want_len} bytes, blake3 {want})")]
-    PayloadMismatch {
-        /// The entry's seq.
-        seq: u64,
-        /// Length the entry records.
-        want_len: u64,
-        /// BLAKE3 the entry records.
-        want: String,
-        /// Length of the attached payload.
-        got_len: u64,
-        /// BLAKE3 of the attached payload.
-        got: String,
-    },
+    /// The attached payload is not the one the entry commits to.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
 }
 
 /// [`ProofError`] is not `Clone`/`Eq` (it can wrap a store error); proof verification never
@@ -149,18 +133,16 @@ impl ReceiptError {
             ReceiptError::Checkpoint(_) => CheckName::CheckpointSignature,
             ReceiptError::IndexMismatch { .. } => CheckName::IndexMatchesSeq,
             ReceiptError::Inclusion { .. } => CheckName::Inclusion,
-            ReceiptError::PayloadEncoding
-            | ReceiptError::PayloadWithoutDigest { .. }
-            | ReceiptError::PayloadMismatch { .. } => CheckName::PayloadDigest,
+            ReceiptError::PayloadEncoding | ReceiptError::Payload(_) => CheckName::PayloadDigest,
         }
     }
     /// The entry (seq) the failure is about, once the entry was read.
     pub fn entry(&self) -> Option<u64> {
         match self {
-            ReceiptError::IndexMismatch { seq, .. }
-            | ReceiptError::Inclusion { seq, .. }
-            | ReceiptError::PayloadWithoutDigest { seq }
-            | ReceiptError::PayloadMismatch { seq, .. } => Some(*seq),
+            ReceiptError::IndexMismatch { seq, .. } | ReceiptError::Inclusion { seq, .. } => {
+                Some(*seq)
+            }
+            ReceiptError::Payload(e) => Some(e.seq()),
             _ => None,
         }
     }
@@ -417,17 +399,8 @@ pub(crate) fn verify_receipt_logged(
 
     let payload_checked = match (&receipt.payload, entry.payload) {
         (None, _) => false,
-        (Some(_), None) => return Err(ReceiptError::PayloadWithoutDigest { seq: entry.seq }),
-        (Some(bytes), Some(digest)) => {
-            check_payload(entry.seq, &digest, bytes).map_err(|(got_len, got)| {
-                ReceiptError::PayloadMismatch {
-                    seq: entry.seq,
-                    want_len: digest.len,
-                    want: digest.blake3.to_string(),
-                    got_len,
-                    got,
-                }
-            })?;
+        (Some(bytes), digest) => {
+            check_payload(entry.seq, digest.as_ref(), bytes)?;
             log.pass(
                 CheckName::PayloadDigest,
                 format!(
@@ -450,18 +423,4 @@ pub(crate) fn verify_receipt_logged(
         checkpoint,
         payload_checked,
     })
-}
-
-/// `Ok` if `bytes` match `digest`, else the actual length and BLAKE3 hex.
-pub(crate) fn check_payload(
-    _seq: u64,
-    digest: &PayloadDigest,
-    bytes: &[u8],
-) -> Result<(), (u64, String)> {
-    if digest.matches(bytes) {
-        Ok(())
-    } else {
-        let actual = PayloadDigest::of(bytes);
-        Err((actual.len, actual.blake3.to_string()))
-    }
 }

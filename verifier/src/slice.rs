@@ -35,8 +35,10 @@ use serde_json::Value;
 
 use crate::checkpoint::CheckpointError;
 use crate::consistency::ConsistencyHint;
-use crate::entry::{Entry, EntryError};
+use crate::entry::EntryError;
+use crate::entry_scan::entry_facts;
 use crate::hash::{leaf_hash, Hash};
+use crate::payload_check::PayloadError;
 use crate::range::RangeProof;
 use crate::receipt::ProofErrorEvidence;
 use crate::report::CheckName;
@@ -205,26 +207,9 @@ pub enum SliceError {
         /// The entry.
         seq: u64,
     },
-    /// A payload attached to an entry that records no payload digest.
-    #[error("entry {seq}: a payload is attached but the entry records no payload digest")]
-    PayloadWithoutDigest {
-        /// The entry.
-        seq: u64,
-    },
-    /// A payload that does not match the entry's digest.
-    #[error("entry {seq}: payload ({got_len} bytes, blake3 {got}) does not match the entry's digest ({want_len} bytes, blake3 {want})")]
-    PayloadMismatch {
-        /// The entry.
-        seq: u64,
-        /// Length the entry records.
-        want_len: u64,
-        /// BLAKE3 the entry records.
-        want: String,
-        /// Length of the attached payload.
-        got_len: u64,
-        /// BLAKE3 of the attached payload.
-        got: String,
-    },
+    /// An attached payload that is not the one its entry commits to.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
     /// The trailer's checkpoint did not verify.
     #[error("checkpoint: {0}")]
     Checkpoint(#[source] CheckpointError),
@@ -294,9 +279,7 @@ impl SliceError {
             SliceError::Entry { .. } => CheckName::EntryCanonical,
             SliceError::PrevMismatch { .. } => CheckName::HashChain,
             SliceError::TimeBackwards { .. } => CheckName::TimeOrder,
-            SliceError::PayloadEncoding { .. }
-            | SliceError::PayloadWithoutDigest { .. }
-            | SliceError::PayloadMismatch { .. } => CheckName::PayloadDigest,
+            SliceError::PayloadEncoding { .. } | SliceError::Payload(_) => CheckName::PayloadDigest,
             SliceError::Checkpoint(_) => CheckName::CheckpointSignature,
             SliceError::OriginMismatch { .. } => CheckName::Origin,
             SliceError::CheckpointTooSmall { .. } => CheckName::CheckpointCovers,
@@ -312,9 +295,8 @@ impl SliceError {
             | SliceError::Entry { seq, .. }
             | SliceError::PrevMismatch { seq, .. }
             | SliceError::TimeBackwards { seq, .. }
-            | SliceError::PayloadEncoding { seq }
-            | SliceError::PayloadWithoutDigest { seq }
-            | SliceError::PayloadMismatch { seq, .. } => Some(*seq),
+            | SliceError::PayloadEncoding { seq } => Some(*seq),
+            SliceError::Payload(e) => Some(e.seq()),
             SliceError::Truncated { first_missing, .. } => Some(*first_missing),
             _ => None,
         }
@@ -425,7 +407,7 @@ impl<W: Write> SliceWriter<W> {
         entry: &[u8],
         payload: Option<&[u8]>,
     ) -> Result<Hash, SliceError> {
-        let parsed = Entry::parse_canonical(entry).map_err(|source| SliceError::Entry {
+        let parsed = entry_facts(entry).map_err(|source| SliceError::Entry {
             seq: self.next,
             source,
         })?;

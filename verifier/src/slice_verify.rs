@@ -13,8 +13,9 @@ use serde_json::Value;
 
 use crate::checkpoint::{verify_checkpoint, Origin, VerifiedCheckpoint};
 use crate::consistency::ConsistencyHint;
-use crate::entry::{Entry, Kind};
+use crate::entry_scan::{entry_facts, hex32, scan_prefix, EntryFacts, TIME_LEN};
 use crate::hash::{leaf_hash, Hash};
+use crate::payload_check::check_payload;
 use crate::proof::MAX_TREE_SIZE;
 use crate::range::{CompactRange, RangeProof};
 use crate::report::{describe_checkpoint, CheckName, EntryCounts, Log};
@@ -63,6 +64,63 @@ struct LineJson<'a> {
     anchors: Option<Vec<Value>>,
 }
 
+/// What a parsed slice line is, by which fields it has.
+enum LineKind<'a> {
+    Entry {
+        entry: &'a RawValue,
+        payload: Option<Cow<'a, str>>,
+    },
+    Leaf {
+        seq: u64,
+        leaf: Hash,
+    },
+    Trailer(TrailerJson),
+    Other,
+}
+
+impl<'a> LineJson<'a> {
+    fn kind(self) -> LineKind<'a> {
+        match self {
+            LineJson {
+                entry: Some(entry),
+                payload,
+                seq: None,
+                leaf: None,
+                checkpoint: None,
+                range_proof: None,
+                consistency: None,
+                anchors: None,
+            } => LineKind::Entry { entry, payload },
+            LineJson {
+                entry: None,
+                payload: None,
+                seq: Some(seq),
+                leaf: Some(leaf),
+                checkpoint: None,
+                range_proof: None,
+                consistency: None,
+                anchors: None,
+            } => LineKind::Leaf { seq, leaf },
+            LineJson {
+                entry: None,
+                payload: None,
+                seq: None,
+                leaf: None,
+                checkpoint: Some(checkpoint),
+                range_proof: Some(range_proof),
+                consistency,
+                anchors,
+            } => LineKind::Trailer(TrailerJson {
+                checkpoint,
+                range_proof,
+                consistency,
+                anchors: anchors.unwrap_or_default(),
+            }),
+            _ => LineKind::Other,
+        }
+    }
+}
+
 /// Verifies a slice read from `input` with the `trusted` keys, in memory bounded by
 /// [`MAX_SLICE_LINE`] plus O(log N).
 ///
@@ -98,7 +156,7 @@ struct Walk {
     header: SliceHeader,
     next: u64,
     prev_leaf: Option<Hash>,
-    last_time: Option<(u64, String)>,
+    last_time: Option<(u64, [u8; TIME_LEN])>,
     acc: CompactRange,
     counts: EntryCounts,
     absent: Vec<u64>,
@@ -162,49 +220,29 @@ pub(crate) fn verify_slice_logged<R: BufRead>(
             line: line_no,
             message: "does not end with a newline".into(),
         })?;
+        // The lines the slice writer produces, read without a JSON parser.
+        if let Some(fast) = fast_line(line) {
+            match fast {
+                FastLine::Entry {
+                    bytes,
+                    facts,
+                    payload,
+                } => walk.checked(bytes, facts, payload)?,
+                FastLine::Leaf { seq, leaf } => walk.reduced(seq, leaf)?,
+            }
+            continue;
+        }
         let parsed: LineJson<'_> = serde_json::from_slice(line).map_err(|e| SliceError::Line {
             line: line_no,
             message: e.to_string(),
         })?;
-        match parsed {
-            LineJson {
-                entry: Some(entry),
-                payload,
-                seq: None,
-                leaf: None,
-                checkpoint: None,
-                range_proof: None,
-                consistency: None,
-                anchors: None,
-            } => walk.full(entry.get().as_bytes(), payload.as_deref())?,
-            LineJson {
-                entry: None,
-                payload: None,
-                seq: Some(seq),
-                leaf: Some(leaf),
-                checkpoint: None,
-                range_proof: None,
-                consistency: None,
-                anchors: None,
-            } => walk.reduced(seq, leaf)?,
-            LineJson {
-                entry: None,
-                payload: None,
-                seq: None,
-                leaf: None,
-                checkpoint: Some(checkpoint),
-                range_proof: Some(range_proof),
-                consistency,
-                anchors,
-            } => {
-                break TrailerJson {
-                    checkpoint,
-                    range_proof,
-                    consistency,
-                    anchors: anchors.unwrap_or_default(),
-                }
+        match parsed.kind() {
+            LineKind::Entry { entry, payload } => {
+                walk.full(entry.get().as_bytes(), payload.as_deref())?
             }
-            _ => {
+            LineKind::Leaf { seq, leaf } => walk.reduced(seq, leaf)?,
+            LineKind::Trailer(trailer) => break trailer,
+            LineKind::Other => {
                 return Err(SliceError::Line {
                     line: line_no,
                     message: "not an entry line, a leaf line or the trailer".into(),
@@ -285,10 +323,20 @@ impl Walk {
     }
 
     fn full(&mut self, bytes: &[u8], payload: Option<&str>) -> Result<(), SliceError> {
-        let entry = Entry::parse_canonical(bytes).map_err(|source| SliceError::Entry {
+        let facts = entry_facts(bytes).map_err(|source| SliceError::Entry {
             seq: self.next,
             source,
         })?;
+        self.checked(bytes, facts, payload)
+    }
+
+    /// The checks of a full entry whose canonical form was checked when `facts` were read.
+    fn checked(
+        &mut self,
+        bytes: &[u8],
+        entry: EntryFacts,
+        payload: Option<&str>,
+    ) -> Result<(), SliceError> {
         let seq = entry.seq;
         self.expect_seq(seq)?;
         let leaf = leaf_hash(bytes);
@@ -304,37 +352,23 @@ impl Walk {
                 self.first_prev_checked = true;
             }
         }
-        match &mut self.last_time {
-            Some((previous_seq, previous_time)) => {
-                if entry.time < *previous_time {
-                    return Err(SliceError::TimeBackwards {
-                        seq,
-                        time: entry.time,
-                        previous_seq: *previous_seq,
-                        previous_time: previous_time.clone(),
-                    });
-                }
-                *previous_seq = seq;
-                previous_time.clear();
-                previous_time.push_str(&entry.time);
+        if let Some((previous_seq, previous_time)) = &self.last_time {
+            if entry.time < *previous_time {
+                return Err(SliceError::TimeBackwards {
+                    seq,
+                    time: entry.time_text(),
+                    previous_seq: *previous_seq,
+                    previous_time: String::from_utf8_lossy(previous_time).into_owned(),
+                });
             }
-            None => self.last_time = Some((seq, entry.time.clone())),
         }
+        self.last_time = Some((seq, entry.time));
         match (payload, entry.payload) {
             (Some(text), digest) => {
                 let bytes = STANDARD
                     .decode(text)
                     .map_err(|_| SliceError::PayloadEncoding { seq })?;
-                let digest = digest.ok_or(SliceError::PayloadWithoutDigest { seq })?;
-                crate::receipt::check_payload(seq, &digest, &bytes).map_err(|(got_len, got)| {
-                    SliceError::PayloadMismatch {
-                        seq,
-                        want_len: digest.len,
-                        want: digest.blake3.to_string(),
-                        got_len,
-                        got,
-                    }
-                })?;
+                check_payload(seq, digest.as_ref(), &bytes)?;
                 self.counts.payloads += 1;
             }
             (None, Some(_)) => {
@@ -347,13 +381,11 @@ impl Walk {
             }
             (None, None) => {}
         }
-        if entry.kind == Kind::Event {
-            if let Some(target) = redaction_target(entry.event.as_ref()) {
-                if self.redacted.len() < MAX_TRACKED {
-                    self.redacted.insert(target);
-                } else {
-                    self.tracking_complete = false;
-                }
+        if let Some(target) = entry.redaction_of {
+            if self.redacted.len() < MAX_TRACKED {
+                self.redacted.insert(target);
+            } else {
+                self.tracking_complete = false;
             }
         }
         self.counts.full += 1;
@@ -527,13 +559,62 @@ impl Walk {
 
 struct ProofErrorLike(String);
 
-/// The seq a redaction event names: `event.type == "redaction"` and `event.seq` an integer.
-fn redaction_target(event: Option<&Value>) -> Option<u64> {
-    let event = event?.as_object()?;
-    if event.get("type")?.as_str()? != "redaction" {
+/// An entry or leaf line exactly as [`crate::SliceWriter`] writes it.
+enum FastLine<'a> {
+    Entry {
+        bytes: &'a [u8],
+        facts: EntryFacts,
+        payload: Option<&'a str>,
+    },
+    Leaf {
+        seq: u64,
+        leaf: Hash,
+    },
+}
+
+/// Reads `{"entry":E}`, `{"entry":E,"payload":"B"}` or `{"seq":N,"leaf":"H"}` in the writer's
+/// spelling, with `E` accepted by the entry scanner and `B` free of escapes and controls (as
+/// base64 is). Anything else (other key order, whitespace, escapes, event entries) is `None`
+/// and goes through the JSON parser, which reads the same lines the same way: this is only
+/// a shortcut, never a different reading.
+fn fast_line(line: &[u8]) -> Option<FastLine<'_>> {
+    if let Some(rest) = line.strip_prefix(b"{\"entry\":") {
+        let (facts, used) = scan_prefix(rest)?;
+        let (bytes, after) = rest.split_at(used);
+        let payload = match after {
+            b"}" => None,
+            _ => {
+                let b64 = after
+                    .strip_prefix(b",\"payload\":\"")?
+                    .strip_suffix(b"\"}")?;
+                if b64
+                    .iter()
+                    .any(|&c| c == b'"' || c == b'\\' || !c.is_ascii() || c < 0x20)
+                {
+                    return None;
+                }
+                // ASCII was just checked.
+                Some(std::str::from_utf8(b64).ok()?)
+            }
+        };
+        return Some(FastLine::Entry {
+            bytes,
+            facts,
+            payload,
+        });
+    }
+    let rest = line.strip_prefix(b"{\"seq\":")?;
+    let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 19 || (digits > 1 && rest[0] == b'0') {
         return None;
     }
-    event.get("seq")?.as_u64()
+    let (number, rest) = rest.split_at(digits);
+    let seq: u64 = std::str::from_utf8(number).ok()?.parse().ok()?;
+    let hex = rest.strip_prefix(b",\"leaf\":\"")?.strip_suffix(b"\"}")?;
+    Some(FastLine::Leaf {
+        seq,
+        leaf: Hash(hex32(hex)?),
+    })
 }
 
 /// Up to 20 seqs, then a count of the rest.
@@ -543,4 +624,96 @@ fn list(seqs: &[u64]) -> String {
         s.push(format!("and {} more", seqs.len() - 20));
     }
     s.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A reading of an entry line, (entry bytes, payload), or of a leaf line, (seq, leaf).
+    type Reading = Result<(Vec<u8>, Option<String>), (u64, Hash)>;
+
+    /// What the JSON parser reads from an entry or leaf line.
+    fn parsed(line: &[u8]) -> Option<Reading> {
+        let json: LineJson<'_> = serde_json::from_slice(line).ok()?;
+        match json.kind() {
+            LineKind::Entry { entry, payload } => Some(Ok((
+                entry.get().as_bytes().to_vec(),
+                payload.map(|p| p.into_owned()),
+            ))),
+            LineKind::Leaf { seq, leaf } => Some(Err((seq, leaf))),
+            LineKind::Trailer(_) | LineKind::Other => None,
+        }
+    }
+
+    /// The shortcut reads a line exactly as the parser does, or leaves it to the parser.
+    fn assert_same_reading(line: &[u8]) {
+        let fast = match fast_line(line) {
+            None => return,
+            Some(FastLine::Entry { bytes, payload, .. }) => {
+                Ok((bytes.to_vec(), payload.map(str::to_owned)))
+            }
+            Some(FastLine::Leaf { seq, leaf }) => Err((seq, leaf)),
+        };
+        let text = String::from_utf8_lossy(line);
+        assert_eq!(Some(fast), parsed(line), "line {text}");
+    }
+
+    fn entry_line(seq: u64, payload: Option<&[u8]>) -> Vec<u8> {
+        let mut e = crate::entry::tests::request(seq, Hash([7; 32]));
+        e.verdict = None;
+        let bytes = e.canonical_bytes().expect("canonical");
+        let mut line = b"{\"entry\":".to_vec();
+        line.extend_from_slice(&bytes);
+        if let Some(p) = payload {
+            line.extend_from_slice(b",\"payload\":\"");
+            line.extend_from_slice(STANDARD.encode(p).as_bytes());
+            line.push(b'"');
+        }
+        line.push(b'}');
+        line
+    }
+
+    #[test]
+    fn writer_lines_take_the_shortcut() {
+        for line in [
+            entry_line(3, None),
+            entry_line(4, Some(b"{\"jsonrpc\":\"2.0\"}")),
+            format!("{{\"seq\":12,\"leaf\":\"{}\"}}", Hash([9; 32])).into_bytes(),
+        ] {
+            assert!(
+                fast_line(&line).is_some(),
+                "{}",
+                String::from_utf8_lossy(&line)
+            );
+            assert_same_reading(&line);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn corrupted_lines_are_read_as_the_parser_reads_them(
+            kind in 0u8..3,
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<u8>()), 1..3),
+        ) {
+            let mut line = match kind {
+                0 => entry_line(5, None),
+                1 => entry_line(6, Some(b"payload bytes")),
+                _ => format!("{{\"seq\":42,\"leaf\":\"{}\"}}", Hash([3; 32])).into_bytes(),
+            };
+            for (at, op, byte) in edits {
+                let i = at.index(line.len());
+                match op {
+                    0 => line[i] ^= byte.max(1),
+                    1 => { line.remove(i); }
+                    _ => line.insert(i, byte),
+                }
+                if line.is_empty() { break; }
+            }
+            assert_same_reading(&line);
+        }
+    }
 }
