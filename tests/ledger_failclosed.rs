@@ -154,6 +154,13 @@ fn disk_full_stops_forwarding_and_keeps_what_was_committed() {
             .map(|(id, m)| format!("{id}: {m}"))
             .collect::<Vec<_>>()
     );
+    // Every refusal names the cause, not redb's "previous I/O error" that follows it.
+    for (id, message) in &replies.refused {
+        assert!(
+            message.contains("No space left on device"),
+            "refusal of {id} does not say the disk is full: {message}"
+        );
+    }
     let status = proxy.finish();
     eprintln!("proxy exited with {status}");
     let (server_ids, _) = received_by_server(&record);

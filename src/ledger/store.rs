@@ -76,6 +76,10 @@ pub enum LedgerError {
     /// The ledger writer stopped, so nothing more can be recorded.
     #[error("the ledger writer has stopped")]
     WriterGone,
+    /// A commit failed with an I/O error earlier; redb refuses every later write until the
+    /// file is reopened, so the proxy stays closed until it is restarted.
+    #[error("ledger stopped after a write error ({first}); nothing is recorded or forwarded until vanguard is restarted once the cause is fixed")]
+    Halted { first: String },
     /// A filesystem operation around the ledger failed.
     #[error("{path}")]
     Io {

@@ -128,6 +128,7 @@ pub fn start(
     store::set_meta(&db, store::meta::DURABILITY, durability.as_str().as_bytes())?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let mut writer = Writer {
+        first_failure: None,
         db,
         key,
         durability,
@@ -167,6 +168,8 @@ fn read_tip(db: &Database) -> Result<Tip, LedgerError> {
 }
 
 struct Writer {
+    /// The first commit failure, which any later "previous I/O error" is a consequence of.
+    first_failure: Option<String>,
     db: Arc<Database>,
     key: LedgerKey,
     durability: Durability,
@@ -204,6 +207,7 @@ impl Writer {
                     }
                 }
                 Err(e) => {
+                    let e = self.explain(e);
                     tracing::error!(error = %e, records = batch.len(), "ledger commit failed; nothing in this batch is forwarded");
                     let e = Arc::new(e);
                     for job in batch.drain(..) {
@@ -211,6 +215,22 @@ impl Writer {
                     }
                 }
             }
+        }
+    }
+
+    /// After an I/O error redb answers every later write with "previous I/O error": name the
+    /// error that started it instead, and what it takes to recover.
+    fn explain(&mut self, e: LedgerError) -> LedgerError {
+        let previous_io = matches!(&e, LedgerError::Storage(redb::Error::PreviousIo));
+        match (&self.first_failure, previous_io) {
+            (Some(first), true) => LedgerError::Halted {
+                first: first.clone(),
+            },
+            (None, _) => {
+                self.first_failure = Some(store::error_chain(&e));
+                e
+            }
+            (Some(_), false) => e,
         }
     }
 
