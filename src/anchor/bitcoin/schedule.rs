@@ -14,8 +14,8 @@
 //!
 //! A pending transaction the node no longer knows (dropped from its mempool) would stop
 //! anchoring for good, so the scheduler abandons it once the node has not known it at
-//! [`DROPPED_CHECKS`] ticks in a row (so over at least two intervals: a node restarting and
-//! reloading its mempool is not mistaken for a drop), records why in `anchor_abandoned`, asks
+//! [`DROPPED_CHECKS`] ticks in a row (so over at least two intervals, which a node restarting
+//! and reloading its mempool rarely needs; a mistake costs one more fee), records why in `anchor_abandoned`, asks
 //! the wallet to `abandontransaction` (freeing its coins), and commits anew in the same tick.
 //! The count lives in memory: a restarted proxy counts again from zero.
 
