@@ -750,6 +750,17 @@ fn wait_node(node: &BitcoinNode, what: &str, done: impl Fn(&bitcoin_node::NodeSt
     }
 }
 
+/// Whether `complete` fetched a mined transaction (`getrawtransaction` with a block hash:
+/// its last call before recording), `txid`'s if given. Without a block hash the call only
+/// asks whether the node still has an unconfirmed transaction.
+fn proof_fetched(s: &bitcoin_node::NodeState, txid: Option<&str>) -> bool {
+    s.calls.iter().any(|(method, params)| {
+        method == "getrawtransaction"
+            && params.as_array().is_some_and(|p| p.len() == 3)
+            && txid.is_none_or(|t| params[0] == t)
+    })
+}
+
 fn calls(node: &BitcoinNode, method: &str) -> usize {
     node.with_state(|s| s.calls.iter().filter(|c| c.0 == method).count())
 }
@@ -801,9 +812,7 @@ fn running_proxy_anchors_on_a_schedule() {
     f.node.mine(1);
     // complete's last call; its `anchor` event is appended before the tick ends, and the
     // session's end waits for the tick.
-    wait_node(&f.node, "the proof collected", |s| {
-        s.calls.iter().any(|c| c.0 == "getrawtransaction")
-    });
+    wait_node(&f.node, "the proof collected", |s| proof_fetched(s, None));
     let (code, log) = proxy.close();
     assert_eq!(code, 0, "{log}");
     assert!(
@@ -978,4 +987,270 @@ fn start_refuses_bad_anchor_options() {
             "{flags:?} opened the ledger:\n{out}"
         );
     }
+}
+
+/// The mempool transaction `txid`, as the node holds it.
+fn mempool_tx(node: &BitcoinNode, txid: &str) -> Transaction {
+    node.with_state(|s| {
+        s.mempool
+            .iter()
+            .find(|t| t.compute_txid().to_string() == txid)
+            .cloned()
+    })
+    .unwrap_or_else(|| panic!("{txid} is not in the mempool"))
+}
+
+/// The node drops the pending transaction: `complete` says so (and what to do), a new
+/// commit is refused until `anchor abandon` records why, then anchoring goes on and the
+/// receipt verifies. The abandoned transaction mined after all is still collected with
+/// `complete --txid`, and receipts then take its (earlier) anchor.
+#[test]
+fn dropped_anchor_is_reported_abandoned_and_anchoring_resumes() {
+    let f = Fixture::new();
+    f.anchor(0, "commit", &["--network", "regtest"]);
+    let status = f.status();
+    let first = status["pending"][0]["txid"]
+        .as_str()
+        .expect("txid")
+        .to_owned();
+    let first_size = status["pending"][0]["checkpoint_size"]
+        .as_u64()
+        .expect("size");
+    let first_tx = mempool_tx(&f.node, &first);
+
+    // Still in the mempool: waiting, not dropped.
+    let out = f.anchor(3, "complete", &[]);
+    assert!(
+        out.contains("not yet confirmed") && !out.contains("dropped"),
+        "{out}"
+    );
+
+    assert!(f.node.drop_from_mempool(&first));
+    let out = f.anchor(4, "complete", &[]);
+    assert!(
+        out.contains(&format!(
+            "dropped: the node no longer knows transaction {first}"
+        )) && out.contains(&format!("vanguard anchor abandon {first}")),
+        "{out}"
+    );
+    // Still pending: nothing was recorded, and no new commit.
+    assert_eq!(f.status()["pending"][0]["txid"], first.as_str());
+    let again = f.anchor(2, "commit", &["--network", "regtest"]);
+    assert!(again.contains("is still pending"), "{again}");
+
+    // Refusals, each saying why, and nothing recorded.
+    let abandon = |code: i32, txid: &str, reason: &str| {
+        expect(
+            code,
+            &[
+                "anchor", "abandon", txid, "--reason", reason, "--ledger", &f.ledger,
+            ],
+        )
+    };
+    let out = abandon(2, "5e1f", "dropped");
+    assert!(out.contains("5e1f is not a transaction id"), "{out}");
+    let out = abandon(2, &format!("{}zz", &first[..62]), "dropped");
+    assert!(out.contains("is not a transaction id"), "{out}");
+    let stranger = "ab".repeat(32);
+    let out = abandon(2, &stranger, "dropped");
+    assert!(
+        out.contains(&format!("no anchor transaction {stranger} in this ledger")),
+        "{out}"
+    );
+    let out = abandon(2, &first, "  ");
+    assert!(out.contains("give a reason"), "{out}");
+    let out = expect(2, &["anchor", "abandon", &first, "--ledger", &f.ledger]);
+    assert!(out.contains("--reason"), "{out}");
+    assert_eq!(f.status()["abandoned"], json!([]));
+
+    // Abandoned (upper-case txid accepted), with the reason listed by status.
+    let out = abandon(
+        0,
+        &first.to_ascii_uppercase(),
+        "evicted from the mempool (fee too low)",
+    );
+    assert!(out.contains("abandoned the anchor"), "{out}");
+    let out = abandon(2, &first, "again");
+    assert!(
+        out.contains("is already abandoned") && out.contains("evicted from the mempool"),
+        "{out}"
+    );
+    let status = f.status();
+    assert_eq!(status["pending"], json!([]), "{status}");
+    assert_eq!(status["abandoned"][0]["txid"], first.as_str(), "{status}");
+    assert_eq!(
+        status["abandoned"][0]["reason"], "evicted from the mempool (fee too low)",
+        "{status}"
+    );
+    assert_eq!(
+        status["abandoned"][0]["checkpoint_size"], first_size,
+        "{status}"
+    );
+    let table = expect(0, &["anchor", "status", "--ledger", &f.ledger]);
+    assert!(
+        table.lines().any(|l| l.starts_with("abandoned")
+            && l.contains(&first)
+            && l.contains(&format!("regtest  {first_size:>10}"))
+            && l.contains("fee too low")),
+        "{table}"
+    );
+    assert!(f.anchor(0, "complete", &[]).contains("no pending anchors"));
+
+    // A new anchor, of the larger checkpoint that records the abandonment, mined and collected.
+    f.anchor(0, "commit", &["--network", "regtest"]);
+    let pending = f.status()["pending"][0].clone();
+    let second = pending["txid"].as_str().expect("txid").to_owned();
+    assert_ne!(second, first);
+    assert!(pending["checkpoint_size"].as_u64().expect("size") > first_size);
+    f.node.mine(1);
+    let out = f.anchor(0, "complete", &[]);
+    assert!(
+        out.contains(&format!("transaction {second} in block")),
+        "{out}"
+    );
+    let out = abandon(2, &second, "too late");
+    assert!(out.contains("is already complete"), "{out}");
+
+    let receipt = f.path("after_abandon.json");
+    let seq = f.blocked.to_string();
+    let prove = |path: &str| {
+        expect(
+            0,
+            &["ledger", "proof", &seq, "-o", path, "--ledger", &f.ledger],
+        );
+        serde_json::from_str::<Value>(&std::fs::read_to_string(path).expect("read"))
+            .expect("receipt json")
+    };
+    let r = prove(&receipt);
+    let (_, block) = f.node.block_of(&second).expect("mined");
+    let second_block = block.block_hash().to_string();
+    assert_eq!(r["anchors"][0]["block_hash"], second_block.as_str(), "{r}");
+    let (code, out) = f.verify(&receipt, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("block {second_block}")), "{out}");
+
+    // The dropped transaction is mined after all (another node still had it): its proof is
+    // collected by txid, and being the earlier checkpoint, receipts now carry it.
+    let out = f.anchor(4, "complete", &["--txid", &first]);
+    assert!(out.contains("dropped"), "{out}");
+    f.node.with_state(|s| s.mempool.push(first_tx));
+    f.node.mine(1);
+    let out = f.anchor(0, "complete", &["--txid", &first]);
+    assert!(
+        out.contains(&format!("transaction {first} in block")),
+        "{out}"
+    );
+    let out = f.anchor(2, "complete", &["--txid", &first]);
+    assert!(out.contains("is already complete"), "{out}");
+    let status = f.status();
+    let done: Vec<&str> = status["done"]
+        .as_array()
+        .expect("done")
+        .iter()
+        .filter_map(|d| d["txid"].as_str())
+        .collect();
+    assert_eq!(done, [second.as_str(), first.as_str()], "{status}");
+    assert_eq!(status["abandoned"][0]["txid"], first.as_str(), "{status}");
+    let r = prove(&f.path("mined_after_all.json"));
+    let (_, block) = f.node.block_of(&first).expect("mined");
+    let first_block = block.block_hash().to_string();
+    assert_ne!(first_block, second_block);
+    assert_eq!(r["anchors"][0]["block_hash"], first_block.as_str(), "{r}");
+    let (code, out) = f.verify(&f.path("mined_after_all.json"), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("block {first_block}")), "{out}");
+}
+
+/// A running proxy whose node drops the pending transaction abandons it by itself after
+/// three ticks that found it unknown (recording why), frees the wallet's coins, commits
+/// anew in the same tick, and collects the new anchor once mined.
+#[test]
+fn running_proxy_abandons_a_dropped_anchor_and_commits_again() {
+    let f = Fixture::new();
+    let cookie = f.node.cookie.display().to_string();
+    let proxy = Proxy::start(
+        &f.ledger,
+        &[
+            "--anchor-every",
+            "10s",
+            "--anchor-network",
+            "regtest",
+            "--rpc-url",
+            &f.node.url,
+            "--rpc-cookie",
+            &cookie,
+        ],
+    );
+    // The first tick (at once: no anchor yet) commits the fixture's session.
+    wait_node(&f.node, "the first anchor in the mempool", |s| {
+        !s.mempool.is_empty()
+    });
+    let first = f
+        .node
+        .with_state(|s| s.mempool[0].compute_txid().to_string());
+    assert!(f.node.drop_from_mempool(&first));
+    proxy.wait_for_log("the node no longer knows the anchor transaction");
+    proxy.wait_for_log("anchor abandoned");
+    wait_node(&f.node, "the second anchor in the mempool", |s| {
+        !s.mempool.is_empty()
+    });
+    let second = f
+        .node
+        .with_state(|s| s.mempool[0].compute_txid().to_string());
+    assert_ne!(second, first);
+    assert_eq!(
+        f.node.with_state(|s| s
+            .abandoned
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()),
+        [first.as_str()],
+        "the wallet was asked to abandon the dropped transaction"
+    );
+    f.node.mine(1);
+    wait_node(&f.node, "the second anchor's proof collected", |s| {
+        proof_fetched(s, Some(&second))
+    });
+    let (code, log) = proxy.close();
+    assert_eq!(code, 0, "{log}");
+    let warnings = log
+        .matches("the node no longer knows the anchor transaction")
+        .count();
+    assert_eq!(
+        warnings, 3,
+        "one warning per tick that found it unknown:\n{log}"
+    );
+    assert_eq!(calls(&f.node, "sendrawtransaction"), 2);
+
+    let status = f.status();
+    assert_eq!(status["pending"], json!([]), "{status}");
+    assert_eq!(status["abandoned"][0]["txid"], first.as_str(), "{status}");
+    let reason = status["abandoned"][0]["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("at 3 checks in a row, 10s apart")
+            && reason.contains("abandoned by the anchor scheduler"),
+        "{reason}"
+    );
+    assert_eq!(status["done"][0]["txid"], second.as_str(), "{status}");
+
+    let receipt = f.path("scheduled_after_drop.json");
+    expect(
+        0,
+        &[
+            "ledger",
+            "proof",
+            &f.blocked.to_string(),
+            "-o",
+            &receipt,
+            "--ledger",
+            &f.ledger,
+        ],
+    );
+    let (code, out) = f.verify(&receipt, &[]);
+    assert_eq!(code, 0, "{out}");
+    let (_, block) = f.node.block_of(&second).expect("mined");
+    assert!(
+        out.contains(&format!("block {}", block.block_hash())),
+        "{out}"
+    );
 }

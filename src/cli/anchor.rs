@@ -19,6 +19,7 @@ use vanguard_verifier::AnchorNetwork;
 pub enum AnchorCommand {
     Commit(CommitArgs),
     Complete(CompleteArgs),
+    Abandon(AbandonArgs),
     Status(StatusArgs),
     Ots(OtsArgs),
 }
@@ -27,6 +28,7 @@ pub fn run(cmd: AnchorCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         AnchorCommand::Commit(args) => commit(args),
         AnchorCommand::Complete(args) => complete(args),
+        AnchorCommand::Abandon(args) => abandon(args),
         AnchorCommand::Status(args) => status(args),
         AnchorCommand::Ots(args) => ots(args),
     }
@@ -186,11 +188,14 @@ fn commit(args: CommitArgs) -> anyhow::Result<ExitCode> {
 /// records it as an `anchor` event. Receipts and slices made afterwards carry it.
 ///
 /// Exits 0 when no anchor is left pending, 3 when some are not yet confirmed deeply enough
-/// (run it again later), 2 on errors. The node must still know the transaction: complete
-/// anchors before the wallet spends the change output, or run the node with -txindex.
+/// (run it again later), 4 when the node no longer knows a pending transaction (in neither
+/// its mempool nor a block: dropped; see `vanguard anchor abandon`), 2 on errors. The node
+/// must still know the transaction: complete anchors before the wallet spends the change
+/// output, or run the node with -txindex.
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  \
-    vanguard anchor complete --ledger l.redb --rpc-url http://127.0.0.1:8332 --rpc-cookie ~/.bitcoin/.cookie --confirmations 6")]
+#[command(after_help = "Examples:\n  \
+    vanguard anchor complete --ledger l.redb --rpc-url http://127.0.0.1:8332 --rpc-cookie ~/.bitcoin/.cookie --confirmations 6\n  \
+    vanguard anchor complete --ledger l.redb --txid 5e1f... --rpc-url http://127.0.0.1:8332 --rpc-cookie ~/.bitcoin/.cookie   # an abandoned anchor mined after all")]
 pub struct CompleteArgs {
     #[command(flatten)]
     target: Target,
@@ -203,18 +208,27 @@ pub struct CompleteArgs {
     /// mainnet).
     #[arg(long, value_name = "N", default_value_t = 1)]
     confirmations: u64,
+    /// Only this anchor transaction; it may be one abandoned earlier and mined after all.
+    #[arg(long, value_name = "TXID")]
+    txid: Option<String>,
 }
 
 fn complete(args: CompleteArgs) -> anyhow::Result<ExitCode> {
     let node = args.node.node()?;
     let ledger = open_writable(&args.target, &args.key)?;
-    let result = anchor::complete(&ledger, &node, args.confirmations);
+    let result = match &args.txid {
+        Some(txid) => {
+            anchor::flow::complete_txid(&ledger, &node, args.confirmations, txid).map(|c| vec![c])
+        }
+        None => anchor::complete(&ledger, &node, args.confirmations),
+    };
     ledger.close();
     let outcomes = result?;
     if outcomes.is_empty() {
         println!("no pending anchors");
     }
     let mut waiting = false;
+    let mut dropped = false;
     for o in &outcomes {
         match o {
             Completion::Done {
@@ -247,9 +261,85 @@ fn complete(args: CompleteArgs) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
+            Completion::Dropped {
+                txid,
+                checkpoint_size,
+            } => {
+                dropped = true;
+                println!(
+                    "dropped: the node no longer knows transaction {txid} (checkpoint of \
+                     {checkpoint_size} entries) in its mempool or in a block: it was evicted, \
+                     replaced or lost with the wallet. No new anchor can be committed while it \
+                     is pending: run `vanguard anchor abandon {txid} --reason \"dropped by the \
+                     node\"` (the proxy's --anchor-every scheduler does so itself after {} \
+                     checks in a row). If it was mined long ago and the node runs without \
+                     -txindex, it may only be unfindable: run the node with -txindex=1 first",
+                    anchor::schedule::DROPPED_CHECKS
+                );
+            }
         }
     }
-    Ok(ExitCode::from(if waiting { 3 } else { 0 }))
+    Ok(ExitCode::from(if dropped {
+        4
+    } else if waiting {
+        3
+    } else {
+        0
+    }))
+}
+
+/// End a pending anchor whose transaction will not be mined, so a new one can be committed.
+///
+/// Only one anchor may be pending at a time, and only a proof or an abandonment ends it. When
+/// the node has dropped the transaction (`vanguard anchor complete` says "dropped": evicted
+/// from the mempool, replaced, fee too low, wallet reset), this records an `anchor_abandoned`
+/// event with your reason; the ledger keeps the pending event, the abandonment and its reason
+/// for auditors (`vanguard anchor status` lists them). It needs no node.
+///
+/// The risk: if the transaction is mined after all (another node still had it), its fee was
+/// spent anyway and nothing is lost: `vanguard anchor complete --txid TXID` still records its
+/// proof. Ask the wallet to release the coins the transaction spent, or it keeps them
+/// reserved: `bitcoin-cli abandontransaction TXID` (Bitcoin Core refuses while the node still
+/// has the transaction: then it was not dropped). A proxy running with --anchor-every
+/// abandons dropped transactions itself (docs/anchoring.md).
+///
+/// Refuses a txid that is not pending in this ledger, already complete or already abandoned.
+#[derive(Args, Debug)]
+#[command(after_help = "Example:\n  \
+    vanguard anchor complete --ledger l.redb --rpc-url http://127.0.0.1:8332 --rpc-cookie ~/.bitcoin/.cookie   # says: dropped ... 5e1f...\n  \
+    vanguard anchor abandon 5e1f... --reason \"evicted from the mempool (fee too low)\" --ledger l.redb\n  \
+    bitcoin-cli abandontransaction 5e1f...\n  \
+    vanguard anchor commit --ledger l.redb --rpc-url http://127.0.0.1:8332 --rpc-cookie ~/.bitcoin/.cookie")]
+pub struct AbandonArgs {
+    /// The pending anchor's transaction id (see `vanguard anchor status`).
+    #[arg(value_name = "TXID")]
+    txid: String,
+    /// Why, recorded in the ledger.
+    #[arg(long, value_name = "TEXT")]
+    reason: String,
+    #[command(flatten)]
+    target: Target,
+    /// The ledger's signing key file. Default: the ledger path with `.key` appended.
+    #[arg(long, value_name = "PATH", env = "VANGUARD_KEY")]
+    key: Option<PathBuf>,
+}
+
+fn abandon(args: AbandonArgs) -> anyhow::Result<ExitCode> {
+    let ledger = open_writable(&args.target, &args.key)?;
+    let result = anchor::flow::abandon(&ledger, &args.txid, &args.reason);
+    ledger.close();
+    let a = result?;
+    println!(
+        "abandoned the anchor of the checkpoint of {} entries (transaction {}); recorded as \
+         entry {}",
+        a.checkpoint_size, a.txid, a.event_seq
+    );
+    println!(
+        "a new anchor can be committed; if {} is mined after all, `vanguard anchor complete \
+         --txid {}` records its proof",
+        a.txid, a.txid
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// List the ledger's anchors: pending, done and abandoned.
@@ -270,6 +360,7 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let snap = Snapshot::begin(db.as_ref())?;
     let log = events::scan(&snap)?;
     let open = log.open();
+    let pending_of = |txid: &str| log.pending.iter().map(|(_, p)| p).find(|p| p.txid == txid);
     if args.json {
         let v = json!({
             "pending": open.iter().map(|(seq, p)| json!({
@@ -283,6 +374,7 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             })).collect::<Vec<_>>(),
             "abandoned": log.abandoned.iter().map(|(seq, a)| json!({
                 "seq": seq, "txid": a.txid, "reason": a.reason,
+                "checkpoint_size": pending_of(&a.txid).map(|p| p.checkpoint_size),
             })).collect::<Vec<_>>(),
         });
         println!("{v}");
@@ -318,9 +410,15 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         );
     }
     for (seq, a) in &log.abandoned {
+        let p = pending_of(&a.txid);
         println!(
             "{:<9} {:>6} {:<8} {:>10}  {:<64}  {}",
-            "abandoned", seq, "-", "-", a.txid, a.reason
+            "abandoned",
+            seq,
+            p.map_or("-", |p| p.network.as_str()),
+            p.map_or("-".into(), |p| p.checkpoint_size.to_string()),
+            a.txid,
+            a.reason
         );
     }
     Ok(ExitCode::SUCCESS)

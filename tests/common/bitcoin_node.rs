@@ -53,6 +53,10 @@ pub struct NodeState {
     next_coin: u64,
     /// Every call, as (method, params), for assertions.
     pub calls: Vec<(String, Value)>,
+    /// Transactions the wallet broadcast (it owns them: `abandontransaction` accepts these).
+    pub sent: Vec<Txid>,
+    /// Transactions the wallet abandoned (`abandontransaction`).
+    pub abandoned: Vec<Txid>,
 }
 
 /// A running node. Dropping it stops the server.
@@ -92,6 +96,8 @@ impl BitcoinNode {
             balance_sat: 50 * 100_000_000,
             next_coin: 1,
             calls: Vec::new(),
+            sent: Vec::new(),
+            abandoned: Vec::new(),
         }));
         let shared = Arc::new(Shared {
             state: state.clone(),
@@ -131,6 +137,18 @@ impl BitcoinNode {
     /// Mines `n` blocks; the first takes the whole mempool. Returns their hashes.
     pub fn mine(&self, n: u64) -> Vec<String> {
         mine(&mut self.state.lock().expect("node state"), n)
+    }
+
+    /// Test hook: the node forgets the unconfirmed `txid`, as Bitcoin Core does when it evicts
+    /// a transaction from its mempool (fee too low, expiry, replacement). Returns whether it
+    /// was there.
+    pub fn drop_from_mempool(&self, txid: &str) -> bool {
+        let txid: Txid = txid.parse().expect("txid");
+        self.with_state(|s| {
+            let before = s.mempool.len();
+            s.mempool.retain(|t| t.compute_txid() != txid);
+            s.mempool.len() != before
+        })
     }
 
     pub fn with_state<T>(&self, f: impl FnOnce(&mut NodeState) -> T) -> T {
@@ -260,6 +278,7 @@ fn dispatch(s: &mut NodeState, method: &str, p: &[Value]) -> RpcResult {
         "sendrawtransaction" => send_raw_transaction(s, p),
         "getrawtransaction" => get_raw_transaction(s, p),
         "gettxoutproof" => get_txout_proof(s, p),
+        "abandontransaction" => abandon_transaction(s, p),
         "getblockheader" => get_block_header(s, p),
         "getblockcount" => Ok(json!(s.chain.height())),
         "generatetoaddress" => {
@@ -478,6 +497,9 @@ fn send_raw_transaction(s: &mut NodeState, p: &[Value]) -> RpcResult {
             "Transaction outputs already in utxo set",
         ));
     }
+    if !s.sent.contains(&txid) {
+        s.sent.push(txid);
+    }
     if !s.mempool.iter().any(|m| m.compute_txid() == txid) {
         s.mempool.push(tx);
     }
@@ -560,6 +582,29 @@ fn get_raw_transaction(s: &NodeState, p: &[Value]) -> RpcResult {
         v["in_active_chain"] = json!(true);
     }
     Ok(v)
+}
+
+/// Bitcoin Core's wallet: only its own transactions, and only those neither in the mempool
+/// nor mined.
+fn abandon_transaction(s: &mut NodeState, p: &[Value]) -> RpcResult {
+    param_count(p, 1, 1, "abandontransaction \"txid\"")?;
+    let txid = parse_txid(p.first(), "txid")?;
+    if !s.sent.contains(&txid) {
+        return Err(err(
+            RPC_INVALID_ADDRESS_OR_KEY,
+            "Invalid or non-wallet transaction id",
+        ));
+    }
+    if s.mempool.iter().any(|t| t.compute_txid() == txid) || s.chain.find_tx(&txid).is_some() {
+        return Err(err(
+            RPC_INVALID_ADDRESS_OR_KEY,
+            "Transaction not eligible for abandonment",
+        ));
+    }
+    if !s.abandoned.contains(&txid) {
+        s.abandoned.push(txid);
+    }
+    Ok(Value::Null)
 }
 
 fn get_txout_proof(s: &NodeState, p: &[Value]) -> RpcResult {

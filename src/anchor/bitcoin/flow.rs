@@ -6,6 +6,11 @@
 //! 2. [`complete`]: once the transaction is mined with enough confirmations, the node's
 //!    `gettxoutproof`, `getblockheader` and `getrawtransaction` give the proof; it is checked
 //!    with the verifier exactly as an auditor will check it, then recorded as `anchor`.
+//!
+//! A transaction the node no longer knows (evicted from its mempool, replaced, never relayed,
+//! wallet reset) is reported as [`Completion::Dropped`]; [`abandon`] then records
+//! `anchor_abandoned` so a new anchor can be committed. A pending anchor is never ended
+//! silently: either a proof or an abandonment is in the ledger.
 
 use ::bitcoin::consensus::encode::deserialize;
 use ::bitcoin::hex::FromHex;
@@ -55,6 +60,24 @@ pub enum AnchorFlowError {
     CheckpointGone(u64),
     #[error("pending anchor {txid} records an unknown network {network:?}")]
     Network { txid: String, network: String },
+    #[error("{txid} is not a transaction id (64 hexadecimal digits)")]
+    BadTxid { txid: String },
+    #[error("no anchor transaction {txid} in this ledger (see `vanguard anchor status`)")]
+    NoSuchAnchor { txid: String },
+    #[error("the anchor {txid} is already complete (entry {seq}, block {block_hash})")]
+    AlreadyDone {
+        txid: String,
+        seq: u64,
+        block_hash: String,
+    },
+    #[error("the anchor {txid} is already abandoned (entry {seq}: {reason})")]
+    AlreadyAbandoned {
+        txid: String,
+        seq: u64,
+        reason: String,
+    },
+    #[error("give a reason for abandoning {txid}: it is recorded in the ledger for auditors")]
+    NoReason { txid: String },
     #[error("the proof collected for {txid} does not verify: {source}")]
     SelfCheck {
         txid: String,
@@ -218,6 +241,132 @@ pub enum Completion {
         confirmations: u64,
         needed: u64,
     },
+    /// The node knows the transaction neither in its mempool nor in a block: it was dropped
+    /// (evicted, replaced, wallet reset), or it was mined and the node can no longer find it
+    /// (no `-txindex`, change output spent). Still pending until [`abandon`]ed.
+    Dropped { txid: String, checkpoint_size: u64 },
+}
+
+/// What [`abandon`] recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbandonedAnchor {
+    pub txid: String,
+    pub checkpoint_size: u64,
+    /// Entry of the `anchor_abandoned` event.
+    pub event_seq: u64,
+}
+
+fn check_txid(txid: &str) -> Result<(), AnchorFlowError> {
+    if txid.len() == 64 && txid.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(AnchorFlowError::BadTxid { txid: txid.into() })
+    }
+}
+
+/// Ends the pending anchor `txid` without a proof by recording `anchor_abandoned` with
+/// `reason`, so that a new anchor can be committed. Refuses a txid that is not an open
+/// pending anchor of this ledger. Needs no node: it records the operator's decision. If the
+/// transaction is mined after all, [`complete_txid`] can still record its proof.
+pub fn abandon(
+    ledger: &Ledger,
+    txid: &str,
+    reason: &str,
+) -> Result<AbandonedAnchor, AnchorFlowError> {
+    let txid = txid.to_ascii_lowercase();
+    check_txid(&txid)?;
+    if reason.trim().is_empty() {
+        return Err(AnchorFlowError::NoReason { txid });
+    }
+    let pending = {
+        let snap = Snapshot::new(ledger.database())?;
+        let log = events::scan(&snap)?;
+        if let Some((seq, d)) = log.done.iter().find(|(_, d)| d.txid == txid) {
+            return Err(AnchorFlowError::AlreadyDone {
+                txid,
+                seq: *seq,
+                block_hash: d.block_hash.clone(),
+            });
+        }
+        if let Some((seq, a)) = log.abandoned.iter().find(|(_, a)| a.txid == txid) {
+            return Err(AnchorFlowError::AlreadyAbandoned {
+                txid,
+                seq: *seq,
+                reason: a.reason.clone(),
+            });
+        }
+        let Some((_, p)) = log.pending.iter().find(|(_, p)| p.txid == txid) else {
+            return Err(AnchorFlowError::NoSuchAnchor { txid });
+        };
+        p.clone()
+    };
+    let abandoned = Abandoned {
+        event_type: events::ABANDONED.into(),
+        anchor: events::KIND.into(),
+        txid: txid.clone(),
+        reason: reason.trim().into(),
+    };
+    let recorded = ledger.append_event(&identity(), abandoned.to_value())?;
+    Ok(AbandonedAnchor {
+        txid,
+        checkpoint_size: pending.checkpoint_size,
+        event_seq: recorded.seq,
+    })
+}
+
+/// Asks the node's wallet to `abandontransaction TXID`, so the coins the dropped transaction
+/// spent can fund the next anchor (otherwise the wallet keeps them reserved for it). Bitcoin
+/// Core refuses (-5) a transaction still in its mempool or mined.
+pub fn release_wallet_inputs(node: &Node, txid: &str) -> Result<(), RpcError> {
+    node.run(
+        node.client
+            .call::<serde_json::Value>("abandontransaction", serde_json::json!([txid])),
+    )
+    .map(|_| ())
+}
+
+/// Collects the proof of one anchor by txid: an open pending one, or one abandoned and then
+/// mined after all (its proof is as good as any; the `anchor` event records it, and
+/// receipts use it like any other).
+pub fn complete_txid(
+    ledger: &Ledger,
+    node: &Node,
+    min_confirmations: u64,
+    txid: &str,
+) -> Result<Completion, AnchorFlowError> {
+    let txid = txid.to_ascii_lowercase();
+    check_txid(&txid)?;
+    let pending = {
+        let snap = Snapshot::new(ledger.database())?;
+        let log = events::scan(&snap)?;
+        if let Some((seq, d)) = log.done.iter().find(|(_, d)| d.txid == txid) {
+            return Err(AnchorFlowError::AlreadyDone {
+                txid,
+                seq: *seq,
+                block_hash: d.block_hash.clone(),
+            });
+        }
+        match log.pending.iter().find(|(_, p)| p.txid == txid) {
+            Some((_, p)) => p.clone(),
+            None => return Err(AnchorFlowError::NoSuchAnchor { txid }),
+        }
+    };
+    complete_one(ledger, node, &pending, min_confirmations.max(1))
+}
+
+/// Whether the node still holds `txid` unconfirmed: `getrawtransaction TXID` without a block
+/// hash looks in the mempool (and, with `-txindex`, the chain). Bitcoin Core answers -5
+/// ("No such mempool transaction..." without `-txindex`, "No such mempool or blockchain
+/// transaction" with it) when it knows neither.
+fn in_mempool(node: &Node, txid: &str) -> Result<bool, AnchorFlowError> {
+    match node.run(
+        node.client
+            .call::<serde_json::Value>("getrawtransaction", serde_json::json!([txid, false])),
+    ) {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some(codes::INVALID_ADDRESS_OR_KEY) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Collects the proof of every open pending anchor mined with at least `min_confirmations`.
@@ -256,8 +405,17 @@ fn complete_one(
     };
     let proof_hex = match node.run(c.txout_proof(&p.txid)) {
         Ok(hex) => hex,
-        // "Transaction not yet in block" (or not known at all yet).
-        Err(e) if e.code() == Some(codes::INVALID_ADDRESS_OR_KEY) => return Ok(waiting(0)),
+        // "Transaction not yet in block" (or not known at all).
+        Err(e) if e.code() == Some(codes::INVALID_ADDRESS_OR_KEY) => {
+            return if in_mempool(node, &p.txid)? {
+                Ok(waiting(0))
+            } else {
+                Ok(Completion::Dropped {
+                    txid: p.txid.clone(),
+                    checkpoint_size: p.checkpoint_size,
+                })
+            };
+        }
         Err(e) => return Err(e.into()),
     };
     let (merkle_block, proof_bytes) = decode_hex::<MerkleBlock>("a txoutproof", &proof_hex)?;

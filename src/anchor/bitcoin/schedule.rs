@@ -11,7 +11,15 @@
 //! does not pay to anchor its own anchor events. The first tick comes one interval after the
 //! ledger's last `anchor_pending` (at once if that is long past), so restarting the proxy
 //! (agents restart their servers often) does not multiply transactions.
+//!
+//! A pending transaction the node no longer knows (dropped from its mempool) would stop
+//! anchoring for good, so the scheduler abandons it once the node has not known it at
+//! [`DROPPED_CHECKS`] ticks in a row (so over at least two intervals, which a node restarting
+//! and reloading its mempool rarely needs; a mistake costs one more fee), records why in `anchor_abandoned`, asks
+//! the wallet to `abandontransaction` (freeing its coins), and commits anew in the same tick.
+//! The count lives in memory: a restarted proxy counts again from zero.
 
+use std::collections::HashMap;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, SystemTime};
@@ -20,13 +28,21 @@ use serde_json::Value;
 use vanguard_verifier::{AnchorNetwork, Entry, Kind};
 
 use super::events::{self, AnchorLog};
-use super::flow::{self, AnchorFlowError, Committed, Completion, Node};
+use super::flow::{self, AbandonedAnchor, AnchorFlowError, Committed, Completion, Node};
 use crate::ledger::store::{LedgerError, Snapshot};
 use crate::ledger::Ledger;
 
 /// The shortest interval accepted: each commit is a Bitcoin transaction, and blocks come
 /// every ten minutes on average anyway.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Ticks in a row at which the node must not know a pending transaction before the scheduler
+/// abandons it.
+pub const DROPPED_CHECKS: u32 = 3;
+
+/// For each pending transaction, the ticks in a row at which the node did not know it.
+#[derive(Debug, Default)]
+pub struct DroppedCount(HashMap<String, u32>);
 
 /// What to anchor, and how often.
 #[derive(Debug, Clone)]
@@ -55,20 +71,64 @@ pub enum Idle {
 pub struct Tick {
     /// Pending anchors examined first.
     pub completions: Vec<Completion>,
+    /// Pending anchors the node had dropped, abandoned by this tick.
+    pub abandoned: Vec<AbandonedAnchor>,
     /// The commit made, or why none was.
     pub outcome: Result<Committed, Idle>,
 }
 
-/// One tick: complete what is pending; if nothing is left pending, commit the latest
-/// checkpoint when it holds something new.
-pub fn tick(ledger: &Ledger, node: &Node, schedule: &Schedule) -> Result<Tick, AnchorFlowError> {
+/// One tick: complete what is pending, abandon what the node dropped [`DROPPED_CHECKS`]
+/// ticks in a row; if nothing is left pending, commit the latest checkpoint when it holds
+/// something new.
+pub fn tick(
+    ledger: &Ledger,
+    node: &Node,
+    schedule: &Schedule,
+    dropped: &mut DroppedCount,
+) -> Result<Tick, AnchorFlowError> {
     let completions = flow::complete(ledger, node, schedule.confirmations)?;
-    if completions
-        .iter()
-        .any(|c| matches!(c, Completion::Waiting { .. }))
-    {
+    // A transaction the node knows again (or that completed) starts counting from zero.
+    dropped.0.retain(|txid, _| {
+        completions
+            .iter()
+            .any(|c| matches!(c, Completion::Dropped { txid: t, .. } if t == txid))
+    });
+    let mut abandoned = Vec::new();
+    let mut waiting = false;
+    for c in &completions {
+        match c {
+            Completion::Done { .. } => {}
+            Completion::Waiting { .. } => waiting = true,
+            Completion::Dropped { txid, .. } => {
+                let count = dropped.0.entry(txid.clone()).or_insert(0);
+                *count += 1;
+                if *count < DROPPED_CHECKS {
+                    waiting = true;
+                    continue;
+                }
+                let reason = format!(
+                    "the node no longer knew the transaction (in neither its mempool nor a \
+                     block) at {count} checks in a row, {} apart: dropped; abandoned by the \
+                     anchor scheduler",
+                    humantime::format_duration(schedule.every)
+                );
+                abandoned.push(flow::abandon(ledger, txid, &reason)?);
+                dropped.0.remove(txid);
+                if let Err(e) = flow::release_wallet_inputs(node, txid) {
+                    tracing::warn!(
+                        txid,
+                        error = %e,
+                        "the wallet did not abandon the dropped transaction; its coins may stay \
+                         reserved (bitcoin-cli abandontransaction TXID frees them)"
+                    );
+                }
+            }
+        }
+    }
+    if waiting {
         return Ok(Tick {
             completions,
+            abandoned,
             outcome: Err(Idle::Waiting),
         });
     }
@@ -82,6 +142,7 @@ pub fn tick(ledger: &Ledger, node: &Node, schedule: &Schedule) -> Result<Tick, A
     };
     Ok(Tick {
         completions,
+        abandoned,
         outcome,
     })
 }
@@ -197,12 +258,13 @@ fn run(ledger: &Ledger, node: &Node, schedule: &Schedule, stopped: &mpsc::Receiv
         network = schedule.network.as_str(),
         "anchoring to Bitcoin on a schedule"
     );
+    let mut dropped = DroppedCount::default();
     loop {
         match stopped.recv_timeout(wait) {
             Err(RecvTimeoutError::Timeout) => {}
             Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
         }
-        match tick(ledger, node, schedule) {
+        match tick(ledger, node, schedule, &mut dropped) {
             Ok(t) => log_tick(&t),
             Err(e) => tracing::warn!(
                 error = %with_causes(&e),
@@ -252,7 +314,22 @@ fn log_tick(t: &Tick) {
                 needed,
                 ..
             } => tracing::info!(txid, confirmations, needed, "anchor not yet confirmed"),
+            Completion::Dropped { txid, .. } => tracing::warn!(
+                txid,
+                checks = DROPPED_CHECKS,
+                "the node no longer knows the anchor transaction (in neither its mempool nor \
+                 a block): it was dropped; the scheduler abandons it and commits anew once \
+                 the node has not known it for this many checks in a row"
+            ),
         }
+    }
+    for a in &t.abandoned {
+        tracing::warn!(
+            txid = a.txid,
+            checkpoint_size = a.checkpoint_size,
+            entry = a.event_seq,
+            "anchor abandoned: the node dropped its transaction"
+        );
     }
     match &t.outcome {
         Ok(c) => tracing::info!(
