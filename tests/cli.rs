@@ -152,4 +152,12 @@ fn rules_test_notes_rules_whose_word_boundaries_were_rewritten() {
     );
     assert!(!report.contains("NOTE W-2"), "{report}");
     assert!(report.contains(" 0 failed"), "{report}");
+    // One warning for the pack, naming the rewritten rule only.
+    let log = text(&out.stderr);
+    assert_eq!(
+        log.matches("rewritten to ASCII word boundaries").count(),
+        1,
+        "{log}"
+    );
+    assert!(log.contains("W-1") && !log.contains("W-2"), "{log}");
 }
