@@ -130,3 +130,34 @@ fn server_that_cannot_start_is_a_clear_error() {
     let err = text(&out.stderr);
     assert!(err.contains("/nonexistent/mcp-server"), "{err}");
 }
+
+#[test]
+fn rules_test_notes_rules_whose_word_boundaries_were_rewritten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        "- id: W-1\n  severity: HIGH\n  action: BLOCK\n  pattern: '\\bsudo\\b'\n  message: m\n  \
+         examples:\n    block: ['sudo -i', 'é sudo']\n    allow: ['pseudonym']\n\
+         - id: W-2\n  severity: HIGH\n  action: BLOCK\n  pattern: '(?-u:\\b)su(?-u:\\b)'\n  \
+         message: m\n  examples:\n    block: ['su -']\n",
+    )
+    .expect("write");
+    let rules = dir.path().to_str().expect("utf-8 path");
+    let out = vanguard(&["rules", "test", "--rules", rules]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("NOTE W-1") && report.contains(r"(?-u:\b)sudo(?-u:\b)"),
+        "{report}"
+    );
+    assert!(!report.contains("NOTE W-2"), "{report}");
+    assert!(report.contains(" 0 failed"), "{report}");
+    // One warning for the pack, naming the rewritten rule only.
+    let log = text(&out.stderr);
+    assert_eq!(
+        log.matches("rewritten to ASCII word boundaries").count(),
+        1,
+        "{log}"
+    );
+    assert!(log.contains("W-1") && !log.contains("W-2"), "{log}");
+}

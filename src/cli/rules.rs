@@ -14,6 +14,10 @@ pub enum RulesCommand {
     List(ListArgs),
     /// Run every rule's examples through the real inspection pipeline: each `block` example
     /// must trigger its rule and each `allow` example must not. Exits 1 if any fails.
+    ///
+    /// Rules whose plain `\b`/`\B` (Unicode word boundaries) were rewritten to ASCII ones
+    /// at load, `(?-u:\b)`, are listed as NOTE lines: their examples ran against the rewritten
+    /// pattern, which is what `vanguard start` runs.
     #[command(
         after_help = "Examples:\n  vanguard rules test\n  vanguard rules test --rules ./my-rules"
     )]
@@ -75,7 +79,27 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
-    let inspector = Inspector::new(args.rules.load()?, InspectorConfig::default())?;
+    let rules = args.rules.load()?;
+    for loaded in rules.iter().filter(|r| r.rule.word_boundaries_rewritten()) {
+        println!(
+            "NOTE {} ({}): \\b/\\B rewritten to ASCII word boundaries: {}",
+            loaded.rule.id,
+            loaded.source.display(),
+            loaded.rule.effective_pattern()
+        );
+    }
+    let rewritten = rules
+        .iter()
+        .filter(|r| r.rule.word_boundaries_rewritten())
+        .count();
+    if rewritten > 0 {
+        println!(
+            "     a Unicode \\b sends every non-ASCII value to the regex engine's slow path \
+             (seconds per 64 KiB); with ASCII boundaries a non-ASCII letter is not a word \
+             character, so `\\bsudo` also matches in `ésudo`"
+        );
+    }
+    let inspector = Inspector::new(rules, InspectorConfig::default())?;
     let report = examples::run(&inspector);
     for f in &report.failures {
         let verb = if f.expected == "block" {

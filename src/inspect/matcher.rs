@@ -80,11 +80,11 @@ impl Matcher {
             // wrong, which the set's error cannot.
             let regex = if rule.is_recursive() {
                 regex_syntax::Parser::new()
-                    .parse(&rule.pattern)
+                    .parse(rule.effective_pattern())
                     .map_err(|e| pattern_error(e.to_string()))?;
                 None
             } else {
-                let regex = RegexBuilder::new(&rule.pattern)
+                let regex = RegexBuilder::new(rule.effective_pattern())
                     .size_limit(SET_SIZE_LIMIT)
                     .build()
                     .map_err(|e| pattern_error(e.to_string()))?;
@@ -128,7 +128,7 @@ impl Matcher {
                 exact.push(i);
             }
         }
-        let set = RegexSetBuilder::new(members.iter().map(|&i| &rules[i].rule.pattern))
+        let set = RegexSetBuilder::new(members.iter().map(|&i| rules[i].rule.effective_pattern()))
             .size_limit(SET_SIZE_LIMIT)
             .dfa_size_limit(SET_SIZE_LIMIT)
             .build()
@@ -146,6 +146,15 @@ impl Matcher {
 
     pub fn rules(&self) -> &[CompiledRule] {
         &self.rules
+    }
+
+    /// The patterns compiled into one direction's set, as the regex engine sees them (after
+    /// the word-boundary rewrite), so tests and tools can check what will actually run.
+    pub fn set_patterns(&self, direction: Direction) -> &[String] {
+        match direction {
+            Direction::AgentToServer => self.agent_to_server.set.patterns(),
+            Direction::ServerToAgent => self.server_to_agent.set.patterns(),
+        }
     }
 
     /// Every rule that matches `message`, in rule order.
@@ -382,6 +391,68 @@ mod tests {
         let err = Matcher::new(rules).expect_err("must not compile");
         let text = err.to_string();
         assert!(text.contains("p.yaml") && text.contains("BAD-1"), "{text}");
+    }
+
+    /// An McpVanguard-style pack: plain (Unicode) `\b` everywhere.
+    const UNICODE_B_PACK: &str = r#"
+- id: V-1
+  severity: HIGH
+  action: BLOCK
+  pattern: '\bsudo\s+-i\b'
+  message: root shell
+- id: V-2
+  severity: HIGH
+  action: BLOCK
+  recursive_match: false
+  match_fields: ["params.arguments.path"]
+  pattern: '\.ssh/id_\w+\b'
+  message: ssh key
+- id: V-3
+  severity: LOW
+  action: WARN
+  pattern: 'curl\B'
+  message: curlx
+"#;
+
+    #[test]
+    fn plain_word_boundaries_still_match_ascii_and_spare_near_misses() {
+        let m = matcher(UNICODE_B_PACK);
+        let ids = |args: &str| -> Vec<String> {
+            m.findings(&call(args))
+                .into_iter()
+                .map(|f| f.rule)
+                .collect()
+        };
+        assert_eq!(ids(r#"{"cmd":"sudo -i"}"#), ["V-1"]);
+        assert_eq!(ids(r#"{"cmd":"then sudo -i; ls"}"#), ["V-1"]);
+        assert!(ids(r#"{"cmd":"pseudo -ix"}"#).is_empty());
+        assert!(ids(r#"{"cmd":"sudo -il"}"#).is_empty());
+        assert_eq!(ids(r#"{"path":"/home/a/.ssh/id_rsa"}"#), ["V-2"]);
+        assert!(ids(r#"{"file":"/home/a/.ssh/id_rsa"}"#).is_empty());
+        assert_eq!(ids(r#"{"cmd":"curlie x"}"#), ["V-3"]);
+        assert!(ids(r#"{"cmd":"curl x"}"#).is_empty());
+        // Next to a non-ASCII letter an ASCII boundary holds, so gluing `é` to the keyword does
+        // not hide it.
+        assert_eq!(ids(r#"{"cmd":"ésudo -i"}"#), ["V-1"]);
+    }
+
+    #[test]
+    fn compiled_sets_hold_no_unicode_word_boundary() {
+        use crate::inspect::word_boundary::has_unicode_word_boundary;
+        let m = matcher(UNICODE_B_PACK);
+        let patterns = m.set_patterns(Direction::AgentToServer);
+        assert_eq!(patterns.len(), 2);
+        for p in patterns {
+            assert!(!has_unicode_word_boundary(p), "{p}");
+        }
+        for r in m.rules() {
+            assert!(r.rule.word_boundaries_rewritten(), "{}", r.rule.id);
+            assert!(has_unicode_word_boundary(&r.rule.pattern), "original kept");
+            let exact = r.regex.as_ref().map(|re| re.as_str());
+            if let Some(p) = exact {
+                assert!(!has_unicode_word_boundary(p), "{p}");
+            }
+        }
     }
 
     #[test]

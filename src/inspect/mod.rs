@@ -14,6 +14,7 @@ pub mod message;
 pub mod normalize;
 pub mod rules;
 pub mod verdict;
+pub mod word_boundary;
 
 mod inspector;
 

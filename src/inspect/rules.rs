@@ -5,6 +5,7 @@
 //! `recursive_match`); ours add `category`, `direction` and `examples`. See `docs/rules.md`.
 
 use crate::inspect::verdict::{Action, Severity};
+use crate::inspect::word_boundary;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,11 @@ pub struct Rule {
     pub direction: RuleDirection,
     #[serde(default)]
     pub examples: Examples,
+    /// What is compiled instead of `pattern` when loading rewrote its Unicode word boundaries
+    /// to ASCII ones (see [`crate::inspect::word_boundary`]); `pattern` stays as written, for
+    /// display.
+    #[serde(skip)]
+    pub ascii_pattern: Option<String>,
 }
 
 /// Inputs that must trigger the rule (`block`) and near misses that must not (`allow`).
@@ -94,6 +100,16 @@ pub enum Example {
 impl Rule {
     pub fn is_recursive(&self) -> bool {
         self.recursive_match.unwrap_or(true)
+    }
+
+    /// The pattern that is compiled and matched.
+    pub fn effective_pattern(&self) -> &str {
+        self.ascii_pattern.as_deref().unwrap_or(&self.pattern)
+    }
+
+    /// Whether loading rewrote this rule's word boundaries.
+    pub fn word_boundaries_rewritten(&self) -> bool {
+        self.ascii_pattern.is_some()
     }
 }
 
@@ -151,7 +167,8 @@ pub fn parse_pack(path: &Path, text: &str) -> Result<Vec<LoadedRule>, RuleError>
         reason: e.to_string(),
     })?;
     let mut loaded = Vec::with_capacity(rules.len());
-    for rule in rules {
+    let mut rewritten = Vec::new();
+    for mut rule in rules {
         if rule.id.trim().is_empty() {
             return Err(RuleError::Invalid {
                 path: path.to_owned(),
@@ -166,10 +183,24 @@ pub fn parse_pack(path: &Path, text: &str) -> Result<Vec<LoadedRule>, RuleError>
                 reason: "recursive_match: false needs match_fields".into(),
             });
         }
+        rule.ascii_pattern = word_boundary::ascii_word_boundaries(&rule.pattern);
+        if rule.ascii_pattern.is_some() {
+            rewritten.push(rule.id.clone());
+        }
         loaded.push(LoadedRule {
             rule,
             source: path.to_owned(),
         });
+    }
+    if !rewritten.is_empty() {
+        tracing::warn!(
+            pack = %path.display(),
+            rules = %rewritten.join(", "),
+            "rule pack: plain \\b/\\B rewritten to ASCII word boundaries (?-u:\\b); a Unicode \\b \
+             makes every non-ASCII value fall back to the slow PikeVM (a 64 KiB value took \
+             seconds). Word characters are now ASCII only: a word character next to a \
+             non-ASCII letter counts as a boundary"
+        );
     }
     Ok(loaded)
 }
@@ -235,7 +266,7 @@ pub fn digest(rules: &[LoadedRule]) -> String {
         let r = &r.rule;
         let fields = serde_json::json!([
             r.id,
-            r.pattern,
+            r.effective_pattern(),
             r.action,
             r.severity,
             format!("{:?}", r.direction),
@@ -262,4 +293,43 @@ fn check_unique(rules: &[LoadedRule]) -> Result<(), RuleError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PACK: &str = r#"
+- {id: U-1, severity: HIGH, action: BLOCK, pattern: '\bnc\s+-e\b', message: x}
+- {id: A-1, severity: HIGH, action: BLOCK, pattern: '(?-u:\b)nc(?-u:\b)', message: x}
+- {id: P-1, severity: HIGH, action: BLOCK, pattern: 'C:\\bin', message: x}
+"#;
+
+    #[test]
+    fn loading_rewrites_only_unicode_word_boundaries_and_keeps_the_original() {
+        let rules = parse_pack(Path::new("p.yaml"), PACK).expect("parses");
+        let u = &rules[0].rule;
+        assert_eq!(u.pattern, r"\bnc\s+-e\b");
+        assert_eq!(u.effective_pattern(), r"(?-u:\b)nc\s+-e(?-u:\b)");
+        assert!(u.word_boundaries_rewritten());
+        for r in &rules[1..] {
+            assert!(!r.rule.word_boundaries_rewritten(), "{}", r.rule.id);
+            assert_eq!(r.rule.effective_pattern(), r.rule.pattern);
+        }
+    }
+
+    #[test]
+    fn the_policy_digest_covers_the_rewritten_pattern() {
+        let rules = parse_pack(Path::new("p.yaml"), PACK).expect("parses");
+        let mut unrewritten = rules.clone();
+        unrewritten[0].rule.ascii_pattern = None;
+        assert_ne!(digest(&rules), digest(&unrewritten));
+    }
+
+    #[test]
+    fn built_in_packs_need_no_rewrite() {
+        for r in embedded().expect("built-in packs load") {
+            assert!(!r.rule.word_boundaries_rewritten(), "{}", r.rule.id);
+        }
+    }
 }
