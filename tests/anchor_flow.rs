@@ -8,6 +8,7 @@
 
 #[path = "common/bitcoin_node.rs"]
 mod bitcoin_node;
+mod common;
 #[path = "common/ots_checker.rs"]
 mod ots_checker;
 
@@ -15,10 +16,12 @@ use bitcoin::consensus::encode::{deserialize, serialize_hex};
 use bitcoin::hex::FromHex;
 use bitcoin::{MerkleBlock, Transaction};
 use bitcoin_node::BitcoinNode;
+use common::cli::{run, text, vanguard, wait_bounded};
+use common::echo_server;
 use serde_json::{json, Value};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -28,58 +31,6 @@ const INITIALIZE: &str =
 const ATTACK: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"../../../../etc/passwd"}}}"#;
 const BENIGN: &str = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#;
 
-fn echo_server() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/servers/echo_server.py")
-}
-
-fn vanguard() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vanguard"));
-    for var in [
-        "VANGUARD_LEDGER",
-        "VANGUARD_KEY",
-        "VANGUARD_RULES",
-        "VANGUARD_BITCOIN_RPC_URL",
-        "VANGUARD_BITCOIN_RPC_PASSWORD",
-    ] {
-        c.env_remove(var);
-    }
-    c.env("VANGUARD_LOG", "warn");
-    c
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn wait_bounded(mut child: Child, what: &str) -> Output {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        match child.try_wait().expect("try_wait") {
-            Some(_) => return child.wait_with_output().expect("collect output"),
-            None if Instant::now() > deadline => {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("collect output");
-                panic!(
-                    "{what} did not finish in {TIMEOUT:?}; stderr:\n{}",
-                    text(&out.stderr)
-                );
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-}
-
-fn run(args: &[&str]) -> Output {
-    let child = vanguard()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vanguard runs");
-    wait_bounded(child, &format!("vanguard {args:?}"))
-}
-
 /// Runs `vanguard args`, asserts the exit code, returns stdout + stderr.
 fn expect(code: i32, args: &[&str]) -> String {
     let out = run(args);
@@ -88,24 +39,9 @@ fn expect(code: i32, args: &[&str]) -> String {
     all
 }
 
+/// One proxy session around the echo server; returns what the agent read.
 fn record_session(ledger: &str, lines: &[&str]) -> String {
-    let mut child = vanguard()
-        .args(["start", "--ledger", ledger, "--", "python3"])
-        .arg(echo_server())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vanguard start runs");
-    {
-        let mut stdin = child.stdin.take().expect("stdin");
-        for line in lines {
-            writeln!(stdin, "{line}").expect("write");
-        }
-    }
-    let out = wait_bounded(child, "vanguard start");
-    assert!(out.status.success(), "proxy failed: {}", text(&out.stderr));
-    text(&out.stdout)
+    text(&common::cli::record_session(ledger, &[], lines).stdout)
 }
 
 struct Fixture {

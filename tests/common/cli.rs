@@ -11,7 +11,13 @@ pub const CLI_TIMEOUT: Duration = Duration::from_secs(60);
 /// The binary, with nothing taken from the environment: the tests name every file they use.
 pub fn vanguard() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_vanguard"));
-    for var in ["VANGUARD_LEDGER", "VANGUARD_KEY", "VANGUARD_RULES"] {
+    for var in [
+        "VANGUARD_LEDGER",
+        "VANGUARD_KEY",
+        "VANGUARD_RULES",
+        "VANGUARD_BITCOIN_RPC_URL",
+        "VANGUARD_BITCOIN_RPC_PASSWORD",
+    ] {
         c.env_remove(var);
     }
     c.env("VANGUARD_LOG", "warn");
