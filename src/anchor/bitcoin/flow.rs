@@ -281,13 +281,7 @@ pub fn abandon(
     let pending = {
         let snap = Snapshot::new(ledger.database())?;
         let log = events::scan(&snap)?;
-        if let Some((seq, d)) = log.done.iter().find(|(_, d)| d.txid == txid) {
-            return Err(AnchorFlowError::AlreadyDone {
-                txid,
-                seq: *seq,
-                block_hash: d.block_hash.clone(),
-            });
-        }
+        refuse_if_done(&log, &txid)?;
         if let Some((seq, a)) = log.abandoned.iter().find(|(_, a)| a.txid == txid) {
             return Err(AnchorFlowError::AlreadyAbandoned {
                 txid,
@@ -339,13 +333,7 @@ pub fn complete_txid(
     let pending = {
         let snap = Snapshot::new(ledger.database())?;
         let log = events::scan(&snap)?;
-        if let Some((seq, d)) = log.done.iter().find(|(_, d)| d.txid == txid) {
-            return Err(AnchorFlowError::AlreadyDone {
-                txid,
-                seq: *seq,
-                block_hash: d.block_hash.clone(),
-            });
-        }
+        refuse_if_done(&log, &txid)?;
         match log.pending.iter().find(|(_, p)| p.txid == txid) {
             Some((_, p)) => p.clone(),
             None => return Err(AnchorFlowError::NoSuchAnchor { txid }),
@@ -503,5 +491,17 @@ fn self_check(
             );
             Ok(())
         }
+    }
+}
+
+/// A completed anchor is final: neither abandoned nor collected twice.
+fn refuse_if_done(log: &events::AnchorLog, txid: &str) -> Result<(), AnchorFlowError> {
+    match log.done.iter().find(|(_, d)| d.txid == txid) {
+        Some((seq, d)) => Err(AnchorFlowError::AlreadyDone {
+            txid: txid.to_owned(),
+            seq: *seq,
+            block_hash: d.block_hash.clone(),
+        }),
+        None => Ok(()),
     }
 }
